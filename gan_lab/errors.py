@@ -1,0 +1,22 @@
+"""Errors a user can fix. The entry point prints them as one line and exits with status 2;
+anything else is a bug and keeps its traceback."""
+
+
+class GanLabError(Exception):
+    """A problem with the user's input or environment, explained in one line."""
+
+
+class ConfigError(GanLabError):
+    """A config value that is out of range, of the wrong type, or inconsistent with another."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={value!r} is not allowed: {allowed}")
+
+
+class DataError(GanLabError):
+    """A data set that is missing, empty or unreadable."""
+
+
+class RunDiverged(GanLabError):
+    """A loss became NaN or infinite."""
