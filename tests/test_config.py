@@ -1,0 +1,110 @@
+"""The config schema, the presets and the one-line errors of the command line."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from gan_lab.__main__ import main
+from gan_lab.errors import ConfigError
+from tests.conftest import PRESETS, ROOT, compose_config
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_model_preset_composes(preset):
+    config = compose_config(f"model={preset}")
+    assert config.model.name == preset
+
+
+def test_overrides_reach_the_typed_config():
+    config = compose_config("model=cifar_dcgan32", "optim.lr=1e-4", "train.batch_size=64")
+    assert config.model.name == "cifar_dcgan32"
+    assert (config.optim.lr, config.optim.lr_g, config.optim.lr_d) == (1e-4, 1e-4, 1e-4)
+    assert config.train.batch_size == 64
+
+
+def test_lr_g_and_lr_d_default_to_lr_but_can_differ():
+    config = compose_config("optim.lr=3e-4", "optim.lr_d=1e-4")
+    assert (config.optim.lr_g, config.optim.lr_d) == (3e-4, 1e-4)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("optim.lr=-1e-4", "optim.lr"),
+        ("optim.lr_g=0", "optim.lr_g"),
+        ("optim.betas=[0.5,1.0]", "optim.betas"),
+        ("optim.betas=[-0.1,0.9]", "optim.betas"),
+        ("optim.betas=[0.5]", "optim.betas"),
+        ("train.batch_size=0", "train.batch_size"),
+        ("train.epochs=0", "train.epochs"),
+        ("train.max_steps=0", "train.max_steps"),
+        ("train.precision=fp8", "train.precision"),
+        ("train.device=tpu", "train.device"),
+        ("train.device=cuda:99", "train.device"),
+        ("model.discriminator.stride=[2,2]", "model.discriminator.stride"),
+        ("model.generator.activation=swish", "model.generator.activation"),
+        ("model.generator.kernel=[4,x]", "model.generator.kernel"),
+        ("model.channels=2", "model.channels"),
+        ("+train.typo=1", "train.typo"),
+    ],
+)
+def test_bad_values_name_their_key(override, key):
+    with pytest.raises(ConfigError) as raised:
+        compose_config(override)
+    assert raised.value.key == key
+
+
+def _cli(capsys, monkeypatch, tmp_path, *args: str) -> tuple[int, str]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        sys, "argv", ["gan-lab", *args, "train.max_steps=1", "train.progress=false"]
+    )
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+    finally:  # Hydra points the root logger at streams that pytest closes after this test
+        logging.getLogger().handlers.clear()
+    return exited.value.code, capsys.readouterr().err.strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["train.foo=1"], "train.foo"),
+        (["train.batch_size=abc"], "train.batch_size"),
+        (["optim.lr=-1"], "optim.lr"),
+        (["optim.betas=[0.5,1.5]"], "optim.betas"),
+        (["train.batch_size=0"], "train.batch_size"),
+        (["train.epochs=0"], "train.epochs"),
+        (["train.device=cuda:99"], "train.device"),
+        (["model=nope"], "choose one of: animal_faces28"),
+        (["model=cifar_dcgan32", "data.size=64"], "generates 3x32x32 images"),
+        (["train.resume=/nonexistent/last.pt"], "/nonexistent/last.pt"),
+    ],
+)
+def test_command_line_errors_are_one_line_with_status_2(
+    capsys, monkeypatch, tmp_path, args, expected
+):
+    code, err = _cli(capsys, monkeypatch, tmp_path, *args)
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_a_bad_value_never_starts_training(capsys, monkeypatch, tmp_path):
+    _cli(capsys, monkeypatch, tmp_path, "optim.lr=-1")
+    assert not list(tmp_path.rglob("*.pt"))
+
+
+def test_console_script_and_module_are_the_same_entry_point():
+    script = ROOT / ".venv" / "bin" / "gan-lab"
+    if not script.exists():
+        pytest.skip("the console script is installed by `make install`")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    assert "model: " in result.stdout and "animal_faces28" in result.stdout
