@@ -1,0 +1,170 @@
+"""The training loop, and nothing else: alternating discriminator and generator updates.
+
+It knows nothing of Hydra, MLflow or files. It gets the networks, their optimisers, a batch
+source, a latent sampler, the loss and a tracker, and reports each finished epoch to a callback.
+Per-step statistics stay on the device and are read once every `log_every` steps, so a step
+never waits for the device except when logging.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from gan_lab.data.batches import BatchSource
+from gan_lab.errors import RunDiverged
+from gan_lab.losses import GanLoss
+from gan_lab.tracking import Tracker
+
+STEP_METRICS = ("g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
+_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass
+class Gan:
+    """The two networks with their optimisers and gradient scalers (active for fp16 only)."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler_g: torch.amp.GradScaler
+    scaler_d: torch.amp.GradScaler
+
+
+@dataclass
+class LoopSettings:
+    epochs: int
+    max_steps: int | None
+    log_every: int
+    precision: str
+    progress: bool = True
+
+
+class Latents:
+    """Latent vectors from a generator of their own, so the stream is saved and restored in
+    checkpoints independently of dropout's use of the global RNG."""
+
+    def __init__(self, dim: int, distribution: str, device: torch.device, seed: int) -> None:
+        self.dim, self.distribution, self.device = dim, distribution, device
+        self.rng = torch.Generator(device=device).manual_seed(seed)
+
+    def sample(self, count: int) -> torch.Tensor:
+        if self.distribution == "uniform":
+            u = torch.rand(count, self.dim, generator=self.rng, device=self.device)
+            return u.mul_(2).sub_(1)
+        return torch.randn(count, self.dim, generator=self.rng, device=self.device)
+
+
+def autocast(device: torch.device, precision: str):
+    dtype = _DTYPES[precision]
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def train_step(gan: Gan, real: torch.Tensor, latents: Latents, loss: GanLoss, precision: str):
+    """One discriminator update (real batch, then a fake batch), then one generator update
+    through the discriminator. Returns the step's statistics as one tensor on the device."""
+    g, d = gan.generator, gan.discriminator
+    z = latents.sample(real.shape[0])
+    with autocast(real.device, precision):
+        fake = g(z)
+        real_logits = d(real)
+        fake_logits = d(fake.detach())
+        loss_real = loss.discriminator(real_logits, real=True)
+        loss_fake = loss.discriminator(fake_logits, real=False)
+    gan.opt_d.zero_grad(set_to_none=True)
+    gan.scaler_d.scale(loss_real + loss_fake).backward()
+    gan.scaler_d.step(gan.opt_d)
+    gan.scaler_d.update()
+
+    d.requires_grad_(False)  # the generator step needs gradients through D, not for D's weights
+    with autocast(real.device, precision):
+        g_loss = loss.generator(d(fake))
+    gan.opt_g.zero_grad(set_to_none=True)
+    gan.scaler_g.scale(g_loss).backward()
+    gan.scaler_g.step(gan.opt_g)
+    gan.scaler_g.update()
+    d.requires_grad_(True)
+
+    scores = (loss.score(real_logits).mean(), loss.score(fake_logits).mean())
+    return torch.stack([g_loss.float(), loss_real.float(), loss_fake.float(), *scores]).detach()
+
+
+def _read(sums: torch.Tensor, count: int, step: int) -> dict[str, float]:
+    """The one device synchronisation: mean statistics since the last read."""
+    values = (sums / count).tolist()
+    if not all(math.isfinite(v) for v in values):
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in zip(STEP_METRICS, values, strict=True))
+        raise RunDiverged(
+            f"training diverged by step {step} ({shown}): "
+            "lower optim.lr, or use train.precision=fp32"
+        )
+    return dict(zip(STEP_METRICS, values, strict=True))
+
+
+def fit(
+    gan: Gan,
+    batches: BatchSource,
+    latents: Latents,
+    loss: GanLoss,
+    tracker: Tracker,
+    settings: LoopSettings,
+    start_step: int = 0,
+    on_epoch_end: Callable[[int, int, dict[str, float]], None] = lambda epoch, step, means: None,
+) -> int:
+    """Train from global step `start_step` to the end of `settings.epochs` (or `max_steps`).
+    Calls on_epoch_end(completed_epochs, step, epoch_means) after each complete epoch and
+    returns the last step reached."""
+    per_epoch = batches.steps_per_epoch
+    total = settings.epochs * per_epoch
+    if settings.max_steps is not None:
+        total = min(total, settings.max_steps)
+    step = start_step
+    lrs = {"lr_g": gan.opt_g.param_groups[0]["lr"], "lr_d": gan.opt_d.param_groups[0]["lr"]}
+    bar = tqdm(total=total, initial=step, disable=not settings.progress, unit="step", mininterval=1)
+    gan.generator.train()
+    gan.discriminator.train()
+    while step < total:
+        epoch = step // per_epoch
+        window = torch.zeros(len(STEP_METRICS), device=batches.device)
+        epoch_sum = torch.zeros_like(window)
+        window_steps = epoch_steps = 0
+        clock = time.perf_counter()
+        for real in batches.epoch(epoch, start=step - epoch * per_epoch):
+            stats = train_step(gan, real, latents, loss, settings.precision)
+            window += stats
+            window_steps += 1
+            step += 1
+            bar.update(1)
+            at_end = step % per_epoch == 0 or step >= total
+            if step % settings.log_every == 0 or at_end:
+                epoch_sum += window
+                epoch_steps += window_steps
+                metrics = _read(window, window_steps, step)
+                now = time.perf_counter()
+                metrics["images_per_sec"] = window_steps * batches.batch_size / (now - clock)
+                tracker.log_metrics({**metrics, **lrs}, step)
+                bar.set_postfix(
+                    epoch=epoch + 1,
+                    g=f"{metrics['g_loss']:.3f}",
+                    d_real=f"{metrics['d_loss_real']:.3f}",
+                    d_fake=f"{metrics['d_loss_fake']:.3f}",
+                    img_s=f"{metrics['images_per_sec']:.0f}",
+                    refresh=False,
+                )
+                window.zero_()
+                window_steps, clock = 0, now
+            if step >= total:
+                break
+        if step % per_epoch == 0:
+            means = _read(epoch_sum, epoch_steps, step)
+            tracker.log_metrics({f"epoch_{k}": v for k, v in means.items()}, step // per_epoch)
+            on_epoch_end(step // per_epoch, step, means)
+    bar.close()
+    return step

@@ -1,0 +1,207 @@
+"""Training end to end on the synthetic data: losses, grids, checkpoints and exact resumption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+
+from gan_lab import checkpoint
+from gan_lab.errors import GanLabError, RunDiverged
+from gan_lab.run import run
+from tests.conftest import TINY
+
+
+def _weights(run_dir):
+    return checkpoint.load(run_dir / "checkpoints" / "last.pt")
+
+
+def _assert_same_state(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"]
+    for part in ("generator", "discriminator"):
+        for name, tensor in a[part].items():
+            assert torch.equal(tensor, b[part][name]), f"{part}.{name} differs"
+    for part in ("opt_g", "opt_d"):
+        for index, state in a[part]["state"].items():
+            for name, tensor in state.items():
+                assert torch.equal(tensor, b[part]["state"][index][name]), f"{part} {name} differs"
+
+
+def test_a_short_run_writes_grids_checkpoints_and_metrics(tmp_path, tiny_config):
+    config = tiny_config("train.epochs=2")
+    means = run(config, tmp_path)
+    assert set(means) == {"g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in means.values())
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "epoch_0001.png",
+        "epoch_0002.png",
+    ]
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["epoch_0001.pt", "epoch_0002.pt", "last.pt"]  # no temporary files left
+    state = _weights(tmp_path)
+    assert state["step"] == 2 * (96 // 16)
+    assert state["config"]["train"]["epochs"] == 2
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines[0] == "step,name,value"
+    assert any(line.startswith("2,g_loss,") for line in lines)
+    assert any(line.startswith("1,epoch_g_loss,") for line in lines)
+
+
+def test_the_grid_is_the_size_asked_for(tmp_path, tiny_config):
+    from PIL import Image
+
+    run(tiny_config("train.epochs=1", "train.grid_size=3"), tmp_path)
+    width, height = Image.open(tmp_path / "samples" / "epoch_0001.png").size
+    assert (width, height) == (3 * 32 + 4 * 2, 3 * 32 + 4 * 2)  # make_grid pads 2 px
+
+
+def test_resume_after_an_epoch_is_bit_identical(tmp_path, tiny_config):
+    run(tiny_config("train.epochs=3"), tmp_path / "straight")
+    run(tiny_config("train.epochs=1"), tmp_path / "stopped")
+    run(tiny_config("train.epochs=3", "train.resume=auto"), tmp_path / "stopped")
+    _assert_same_state(_weights(tmp_path / "straight"), _weights(tmp_path / "stopped"))
+
+
+def test_resume_in_the_middle_of_an_epoch_is_bit_identical(tmp_path, tiny_config):
+    run(tiny_config("train.epochs=2"), tmp_path / "straight")
+    run(tiny_config("train.epochs=2", "train.max_steps=4"), tmp_path / "stopped")
+    assert _weights(tmp_path / "stopped")["step"] == 4
+    last = tmp_path / "stopped" / "checkpoints" / "last.pt"
+    run(tiny_config("train.epochs=2", f"train.resume={last}"), tmp_path / "resumed")
+    _assert_same_state(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
+    """SIGKILL a command-line run once its first epoch is checkpointed, then resume it."""
+    args = [*TINY, "data.num_images=960", "train.epochs=4"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gan_lab", *args, f"hydra.run.dir={killed}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not (killed / "checkpoints" / "epoch_0001.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    epochs_done = _weights(killed)["step"] // (960 // 16)
+    assert epochs_done >= 1
+    resumed = subprocess.run(
+        [sys.executable, "-m", "gan_lab", *args, "train.resume=auto", f"hydra.run.dir={killed}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    run(tiny_config("data.num_images=960", "train.epochs=4"), tmp_path / "straight")
+    _assert_same_state(_weights(tmp_path / "straight"), _weights(killed))
+
+
+def test_resume_auto_without_a_checkpoint_starts_fresh(tmp_path, tiny_config):
+    run(tiny_config("train.epochs=1", "train.resume=auto"), tmp_path)
+    assert _weights(tmp_path)["step"] == 96 // 16
+
+
+def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, tiny_config):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(GanLabError, match="cannot be read"):
+        run(tiny_config(f"train.resume={bad}"), tmp_path / "run")
+
+
+def test_a_checkpoint_of_another_model_is_a_clear_error(tmp_path, tiny_config):
+    run(tiny_config("train.epochs=1"), tmp_path / "a")
+    last = tmp_path / "a" / "checkpoints" / "last.pt"
+    with pytest.raises(GanLabError, match="different model"):
+        run(tiny_config("model.generator.filters=[8,4]", f"train.resume={last}"), tmp_path / "b")
+
+
+def test_a_crash_while_saving_leaves_the_old_checkpoint(tmp_path, tiny_config, monkeypatch):
+    run(tiny_config("train.epochs=1"), tmp_path)
+    before = (tmp_path / "checkpoints" / "last.pt").read_bytes()
+
+    def broken_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        checkpoint.save(tmp_path / "checkpoints", {"format": 1})
+    assert (tmp_path / "checkpoints" / "last.pt").read_bytes() == before
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_divergence_stops_with_a_clear_error(tmp_path, tiny_config):
+    config = tiny_config("train.epochs=1", "init=normal", "init.std=1e30")
+    with pytest.raises(RunDiverged, match="diverged by step 2 .*lower optim.lr"):
+        run(config, tmp_path)
+    assert not (tmp_path / "checkpoints").exists()  # no checkpoint of NaN weights
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_on_cpu(tmp_path, tiny_config, precision):
+    means = run(tiny_config("train.epochs=1", f"train.precision={precision}"), tmp_path)
+    assert all(torch.isfinite(torch.tensor(v)) for v in means.values())
+
+
+def test_the_generator_learns_the_synthetic_data(tmp_path, tiny_config):
+    """After a little training, D can no longer reject every fake with certainty."""
+    config = tiny_config("train.epochs=3", "data.num_images=512")
+    means = run(config, tmp_path)
+    assert 0.02 < means["d_fake"] < 0.98
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_cuda_keeps_the_images_on_the_device(tmp_path, tiny_config):
+    config = tiny_config("train.epochs=1", "train.device=cuda", "train.precision=bf16")
+    means = run(config, tmp_path)
+    assert all(torch.isfinite(torch.tensor(v)) for v in means.values())
+
+
+def test_multirun_gives_each_job_its_own_folder(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gan_lab",
+            "-m",
+            "optim.lr=1e-4,2e-4,3e-4",
+            "train.epochs=1",
+            "train.max_steps=2",
+            *TINY[1:],
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert jobs == ["0", "1", "2"]
+    lrs = [(tmp_path / "sweep" / j / ".hydra" / "overrides.yaml").read_text() for j in jobs]
+    assert [
+        "optim.lr=0.0001" in lrs[0],
+        "optim.lr=0.0002" in lrs[1],
+        "optim.lr=0.0003" in lrs[2],
+    ] == [True] * 3
+    for job in jobs:
+        assert (tmp_path / "sweep" / job / "checkpoints" / "last.pt").exists()
+
+
+def test_replace_keeps_dataclass_configs_usable():
+    # run() takes plain Config dataclasses, so programmatic sweeps can derive configs
+    from tests.conftest import compose_config
+
+    config = compose_config(*TINY)
+    assert replace(config.train, epochs=7).epochs == 7
