@@ -1,0 +1,176 @@
+"""Training throughput (images/s) of every model preset on the current device.
+
+For each preset, gan_lab's loop (uint8 images on the device, statistics read every
+`log_every` steps) runs beside a plain loop written the way pytorch/examples' dcgan/main.py is
+(a DataLoader with 2 workers over a float TensorDataset, `.item()` three times a step), on the
+same architecture, data and batch size, in the same process. It prints both and their ratio.
+
+    python benchmarks/train_throughput.py                 # every preset, 20 timed steps each
+    python benchmarks/train_throughput.py --presets dcgan32 anime_s1 --steps 50 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from torch.utils.data import DataLoader, TensorDataset
+
+from gan_lab.config import register_schema, resolve_device, to_config
+from gan_lab.data.batches import BatchSource
+from gan_lab.data.synthetic import synthetic_images
+from gan_lab.losses import GanLoss
+from gan_lab.run import build_gan
+from gan_lab.train import Latents, LoopSettings, fit
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+PRESETS = [
+    "dcgan32",
+    "animal_faces28",
+    "cifar_dcgan32",
+    "anime_s1",
+    "anime_s2",
+    "celeba64",
+    "cat_faces64",
+    "dcgan64",
+]
+
+
+class _NoTracker:
+    def log_metrics(self, metrics, step):
+        pass
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gan_lab_loop(
+    config, images: torch.Tensor, device: torch.device, warmup: int, steps: int
+) -> float:
+    gan, _ = build_gan(config, device)
+    batches = BatchSource(images, config.train.batch_size, device, gan.generator.output_range, 0)
+    latents = Latents(config.model.latent_dim, "normal", device, 0)
+    loss = GanLoss(config.loss)
+
+    def settings(max_steps: int) -> LoopSettings:
+        return LoopSettings(
+            epochs=10**6,
+            max_steps=max_steps,
+            log_every=config.tracking.log_every,
+            precision=config.train.precision,
+            progress=False,
+        )
+
+    fit(gan, batches, latents, loss, _NoTracker(), settings(warmup))
+    _sync(device)
+    start = time.perf_counter()
+    fit(gan, batches, latents, loss, _NoTracker(), settings(warmup + steps), start_step=warmup)
+    _sync(device)
+    return steps * config.train.batch_size / (time.perf_counter() - start)
+
+
+def examples_loop(
+    config, images: torch.Tensor, device: torch.device, warmup: int, steps: int
+) -> float:
+    """pytorch/examples dcgan/main.py's loop, on gan_lab's networks (whose D returns logits)."""
+    gan, _ = build_gan(config, device)
+    net_g, net_d = gan.generator, gan.discriminator
+    low, high = net_g.output_range
+    floats = images.float() / 255 * (high - low) + low
+    loader = DataLoader(
+        TensorDataset(floats),
+        batch_size=config.train.batch_size,
+        shuffle=True,
+        num_workers=2,
+        drop_last=True,
+        persistent_workers=True,
+    )
+    criterion = torch.nn.BCEWithLogitsLoss()
+    opt_d, opt_g = gan.opt_d, gan.opt_g
+    done, start = 0, 0.0
+    while done < warmup + steps:
+        for (real,) in loader:
+            if done == warmup:
+                _sync(device)
+                start = time.perf_counter()
+            real = real.to(device)
+            b = real.size(0)
+            net_d.zero_grad()
+            label = torch.full((b,), 1.0, device=device)
+            output = net_d(real)
+            err_real = criterion(output, label)
+            err_real.backward()
+            d_x = torch.sigmoid(output).mean().item()
+            noise = torch.randn(b, config.model.latent_dim, device=device)
+            fake = net_g(noise)
+            label.fill_(0.0)
+            output = net_d(fake.detach())
+            err_fake = criterion(output, label)
+            err_fake.backward()
+            d_g_z1 = torch.sigmoid(output).mean().item()
+            opt_d.step()
+            net_g.zero_grad()
+            label.fill_(1.0)
+            output = net_d(fake)
+            err_g = criterion(output, label)
+            err_g.backward()
+            d_g_z2 = torch.sigmoid(output).mean().item()
+            opt_g.step()
+            _ = (err_real.item() + err_fake.item(), err_g.item(), d_x, d_g_z1, d_g_z2)
+            done += 1
+            if done == warmup + steps:
+                break
+    _sync(device)
+    return steps * config.train.batch_size / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--presets", nargs="+", default=PRESETS)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="fp32")
+    args = parser.parse_args()
+    register_schema()
+    device = resolve_device(args.device)
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU, {torch.get_num_threads()} threads"
+    )
+    print(f"device: {name}; batch {args.batch_size}; {args.precision}; ", end="")
+    print(f"{args.steps} timed steps after {args.warmup} warm-up steps")
+    print(f"{'preset':<16}{'image':>10}{'gan_lab img/s':>15}{'examples img/s':>16}{'ratio':>8}")
+    for preset in args.presets:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose(
+                "config",
+                overrides=[
+                    f"model={preset}",
+                    f"train.batch_size={args.batch_size}",
+                    f"train.precision={args.precision}",
+                    f"train.device={args.device}",
+                ],
+            )
+        config = to_config(cfg)
+        gan, shape = build_gan(config, torch.device("cpu"))
+        count = args.batch_size * (args.warmup + args.steps)
+        images = torch.from_numpy(synthetic_images(count, shape[1], shape[0], seed=0))
+        ours = gan_lab_loop(config, images, device, args.warmup, args.steps)
+        theirs = examples_loop(config, images, device, args.warmup, args.steps)
+        image = "x".join(map(str, shape))
+        ratio = ours / theirs
+        print(f"{preset:<16}{image:>10}{ours:>15.1f}{theirs:>16.1f}{ratio:>8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
