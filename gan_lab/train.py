@@ -152,9 +152,9 @@ def fit(
                 tracker.log_metrics({**metrics, **lrs}, step)
                 bar.set_postfix(
                     epoch=epoch + 1,
-                    g=f"{metrics['g_loss']:.3f}",
-                    d_real=f"{metrics['d_loss_real']:.3f}",
-                    d_fake=f"{metrics['d_loss_fake']:.3f}",
+                    g_loss=f"{metrics['g_loss']:.3f}",
+                    d_loss_real=f"{metrics['d_loss_real']:.3f}",
+                    d_loss_fake=f"{metrics['d_loss_fake']:.3f}",
                     img_s=f"{metrics['images_per_sec']:.0f}",
                     refresh=False,
                 )
