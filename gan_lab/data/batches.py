@@ -52,8 +52,11 @@ class BatchSource:
                 f"the data set has {count} images, fewer than train.batch_size={batch_size}: "
                 "lower train.batch_size or add images"
             )
-        keep = on_device and _fits_on(device, images.numel())
-        self.images = images.to(device) if keep else images.pin_memory() if device.type == "cuda" else images
+        if on_device and _fits_on(device, images.numel()):
+            images = images.to(device)
+        elif device.type == "cuda":
+            images = images.pin_memory()  # lets each batch's copy overlap with compute
+        self.images = images
         self.device = device
         self.batch_size = batch_size
         self.steps_per_epoch = count // batch_size
