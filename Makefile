@@ -5,7 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench ui clean
+
+# MLflow's own local default store, at the project root: runs from `make run` and sweeps land here.
+MLFLOW_URI ?= sqlite:///$(CURDIR)/mlflow.db
+UI_PORT ?= 5000
 
 install: $(STAMP)
 
@@ -31,8 +35,14 @@ format: install
 	$(VENV)/bin/ruff check --fix gan_lab tests benchmarks
 	$(VENV)/bin/ruff format gan_lab tests benchmarks
 
+# The MLflow UI on 127.0.0.1 only, against the same store as the runs.
+ui: install
+	@echo "MLflow UI for $(MLFLOW_URI): open http://127.0.0.1:$(UI_PORT) (Ctrl-C stops it)"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_URI) \
+		--host 127.0.0.1 --port $(UI_PORT)
+
 bench: install
 	$(PY) benchmarks/train_throughput.py
 
 clean:
-	rm -rf outputs multirun .pytest_cache .ruff_cache
+	rm -rf outputs multirun .pytest_cache .ruff_cache  # the MLflow store (mlflow.db, mlruns/) stays

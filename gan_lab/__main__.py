@@ -7,38 +7,65 @@ status 2; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_lab.config import register_schema, to_config
+from gan_lab.config import Config, register_schema, to_config
 from gan_lab.errors import GanLabError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 register_schema()
+log = logging.getLogger("gan_lab")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """One Hydra job. In a multirun a failed job is logged and reported in its return value,
+    so that the sweep's other jobs go on and its parent run is closed."""
     from gan_lab.run import run  # after composition, so --help and config errors stay fast
+    from gan_lab.tracking import RunInfo
 
     hydra_config = HydraConfig.get()
+    job = hydra_config.job
+    info = RunInfo(
+        name=job.override_dirname or "default",
+        tags={"gan_lab.overrides": job.override_dirname},
+    )
+    if not OmegaConf.is_missing(job, "num"):  # set in multiruns only
+        info.tags["gan_lab.job"] = str(job.num)
     try:
-        config = to_config(cfg)
-        return run(config, Path(hydra_config.runtime.output_dir))
-    except GanLabError as error:
-        if hydra_config.mode == RunMode.MULTIRUN:
-            raise  # Hydra records the job as failed; the sweep's other jobs go on
-        _exit_with(f"gan-lab: error: {error}")
+        config = _typed(cfg)
+        return {"status": "FINISHED", **run(config, Path(hydra_config.runtime.output_dir), info)}
+    except Exception as error:
+        if hydra_config.mode != RunMode.MULTIRUN:
+            if isinstance(error, GanLabError):  # exit here: Hydra would add a line of its own
+                _exit_with(f"gan-lab: error: {error}")
+            raise
+        if isinstance(error, GanLabError):
+            log.error("job %s failed: %s", job.num, error)
+        else:
+            log.exception("job %s failed", job.num)
+        return {"status": "FAILED", "error": f"{type(error).__name__}: {error}"}
+
+
+def _typed(cfg: DictConfig) -> Config:
+    """The validated config; an OmegaConf error while typing it (say, an interpolation of the
+    wrong type) is a config error too."""
+    try:
+        return to_config(cfg)
+    except OmegaConfBaseException as error:
+        raise GanLabError(f"config error: {describe_config_error(error)}") from error
 
 
 def _first_line(text: str) -> str:
@@ -82,7 +109,7 @@ def main() -> None:
         train()
     except GanLabError as error:
         _exit_with(f"gan-lab: error: {error}")
-    except (HydraException, OmegaConfBaseException) as error:
+    except HydraException as error:
         _exit_with(f"gan-lab: config error: {describe_config_error(error)}")
 
 

@@ -153,8 +153,12 @@ class TrainConfig:
 
 @dataclass
 class TrackingConfig:
-    name: str = "none"
+    name: str = "mlflow"  # mlflow | none
+    uri: str | None = None  # null: $MLFLOW_TRACKING_URI, else MLflow's default ./mlflow.db
+    experiment: str = "gan_lab"
     log_every: int = 10  # steps between metric reads (each read synchronises the device)
+    log_model: bool = True  # log the generator as an MLflow model at the end
+    log_checkpoint: bool = True  # upload the final checkpoint as an artifact
 
 
 @dataclass

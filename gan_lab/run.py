@@ -1,21 +1,25 @@
-"""One run: build everything a validated Config names, train, and write the run folder.
+"""One run: build everything a validated Config names, train, and record the run.
 
 Run folder layout (Hydra's output folder):
   samples/epoch_NNNN.png    fixed-noise sample grid after each epoch
   checkpoints/last.pt       latest checkpoint; epoch_NNNN.pt kept every train.checkpoint_every
-  metrics.csv               with tracking=none
+  config.yaml               the resolved config
+  loss_curves.png, metrics.csv   with tracking=none (with MLflow they are in the run's record)
   .hydra/                   Hydra's record of the composed config and the overrides
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from torchvision.utils import make_grid, save_image
 
 from gan_lab import checkpoint
@@ -23,9 +27,10 @@ from gan_lab.config import Config, ConfigError, resolve_device
 from gan_lab.data import image_shape, load_images
 from gan_lab.data.batches import BatchSource
 from gan_lab.losses import GanLoss
-from gan_lab.models.dcgan import Discriminator, Generator, count_parameters
+from gan_lab.models.dcgan import Discriminator, Generator, ImageGenerator, count_parameters
 from gan_lab.models.init import initialize
-from gan_lab.tracking import LocalTracker, Tracker
+from gan_lab.plots import LOSS_CURVES, loss_curves
+from gan_lab.tracking import RunInfo, Tracker, environment_tags, flatten, open_tracker
 from gan_lab.train import Gan, Latents, LoopSettings, fit
 
 log = logging.getLogger(__name__)
@@ -37,9 +42,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def check_shapes(
-    model_shape: tuple[int, int, int], data_shape: tuple[int, int, int], config: Config
-) -> None:
+def check_shapes(model_shape: tuple, data_shape: tuple, config: Config) -> None:
     if model_shape != data_shape:
         shown = "x".join(map(str, model_shape)), "x".join(map(str, data_shape))
         raise ConfigError(
@@ -88,18 +91,32 @@ def fixed_noise(config: Config, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_grid(generator: torch.nn.Module, noise: torch.Tensor, nrow: int) -> torch.Tensor:
+def sample_grid(generator: Generator, noise: torch.Tensor, nrow: int) -> torch.Tensor:
     """The generator's images for `noise` as one grid in [0, 1], shape (C, H, W)."""
     was_training = generator.training
     generator.eval()
-    images = generator(noise).float()
+    images = ImageGenerator(generator)(noise)
     generator.train(was_training)
-    low, high = generator.output_range
-    return make_grid((images - low) / (high - low), nrow=nrow, padding=2).clamp_(0, 1).cpu()
+    return make_grid(images, nrow=nrow, padding=2).cpu()
 
 
-def run(config: Config, run_dir: Path, tracker: Tracker | None = None) -> dict[str, float]:
-    """Train as `config` says, writing into `run_dir`. Returns the final epoch's mean losses."""
+@contextlib.contextmanager
+def recorded(tracker: Tracker) -> Iterator[None]:
+    """End the tracked run FINISHED, KILLED (Ctrl-C) or FAILED with the error as a tag."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        tracker.finish("KILLED", "interrupted (KeyboardInterrupt)")
+        raise
+    except BaseException as error:
+        tracker.finish("FAILED", f"{type(error).__name__}: {error}")
+        raise
+    tracker.finish("FINISHED")
+
+
+def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> dict[str, float]:
+    """Train as `config` says, writing into `run_dir` and the tracker. Returns the final epoch's
+    mean statistics."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.train.device)
@@ -107,7 +124,41 @@ def run(config: Config, run_dir: Path, tracker: Tracker | None = None) -> dict[s
     gan, model_shape = build_gan(config, device)
     data_shape = image_shape(config.data, model_shape)
     check_shapes(model_shape, data_shape, config)
-    images = load_images(config.data, data_shape)
+    latents = Latents(
+        config.model.latent_dim, config.model.latent_distribution, device, config.train.seed
+    )
+    resume_from = checkpoint.find_resume(config.train.resume, run_dir)
+    state = checkpoint.load(resume_from) if resume_from else None
+    start_step = checkpoint.restore(state, gan, latents) if state else 0
+    if state:
+        log.info("resumed from %s at step %d", resume_from, start_step)
+
+    info = info or RunInfo()
+    info.tags.update(environment_tags(device))
+    resume_run_id = state["extra"].get("mlflow_run_id") if state else None
+    tracker = open_tracker(config.tracking, run_dir, info, resume_run_id)
+    with recorded(tracker):
+        return _train(config, run_dir, device, gan, latents, start_step, tracker)
+
+
+def _train(
+    config: Config,
+    run_dir: Path,
+    device: torch.device,
+    gan: Gan,
+    latents: Latents,
+    start_step: int,
+    tracker: Tracker,
+) -> dict[str, float]:
+    config_dict = asdict(config)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config_dict, sort_keys=False))
+    tracker.log_params(flatten(config_dict))
+    tracker.log_artifact(run_dir / "config.yaml")
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    if overrides.exists():
+        tracker.log_artifact(overrides)
+
+    images = load_images(config.data, gan.generator.output_shape)
     batches = BatchSource(
         images,
         config.train.batch_size,
@@ -116,36 +167,22 @@ def run(config: Config, run_dir: Path, tracker: Tracker | None = None) -> dict[s
         config.train.seed,
         config.data.on_device,
     )
-    latents = Latents(
-        config.model.latent_dim, config.model.latent_distribution, device, config.train.seed
-    )
-    tracker = tracker or LocalTracker(run_dir)
-    config_dict = asdict(config)
-
-    start_step = 0
-    resume_from = checkpoint.find_resume(config.train.resume, run_dir)
-    if resume_from is not None:
-        start_step = checkpoint.restore(checkpoint.load(resume_from), gan, latents)
-        log.info("resumed from %s at step %d", resume_from, start_step)
-
     g_counts, d_counts = count_parameters(gan.generator), count_parameters(gan.discriminator)
     log.info(
         "device %s; %d images %s; G %s parameters (Keras total %s), D %s (%s)",
         device,
         images.shape[0],
-        "x".join(map(str, data_shape)),
-        f"{g_counts[0]:,}",
-        f"{g_counts[1]:,}",
-        f"{d_counts[0]:,}",
-        f"{d_counts[1]:,}",
+        "x".join(map(str, images.shape[1:])),
+        *(f"{n:,}" for n in (*g_counts, *d_counts)),
     )
 
     noise = fixed_noise(config, device)
     last_means: dict[str, float] = {}
+    extra = {"mlflow_run_id": tracker.run_id}
 
-    def save_checkpoint(step: int, keep_as: str | None) -> None:
-        state = checkpoint.training_state(gan, latents, step, config_dict, {})
-        checkpoint.save(run_dir / "checkpoints", state, keep_as)
+    def save_checkpoint(step: int, keep_as: str | None) -> Path:
+        state = checkpoint.training_state(gan, latents, step, config_dict, extra)
+        return checkpoint.save(run_dir / "checkpoints", state, keep_as)
 
     def on_epoch_end(epoch: int, step: int, means: dict[str, float]) -> None:
         last_means.update(means)
@@ -155,8 +192,9 @@ def run(config: Config, run_dir: Path, tracker: Tracker | None = None) -> dict[s
         save_image(grid, path)
         tracker.log_image(grid.mul(255).round().byte().permute(1, 2, 0).numpy(), "samples", epoch)
         if epoch % config.train.checkpoint_every == 0:
-            keep = f"epoch_{epoch:04d}.pt" if config.train.keep_checkpoints else None
-            save_checkpoint(step, keep)
+            save_checkpoint(
+                step, f"epoch_{epoch:04d}.pt" if config.train.keep_checkpoints else None
+            )
 
     settings = LoopSettings(
         config.train.epochs,
@@ -165,13 +203,16 @@ def run(config: Config, run_dir: Path, tracker: Tracker | None = None) -> dict[s
         config.train.precision,
         config.train.progress,
     )
-    step = fit(
-        gan, batches, latents, GanLoss(config.loss), tracker, settings, start_step, on_epoch_end
-    )
-    if (
-        step % batches.steps_per_epoch
-        or (step // batches.steps_per_epoch) % config.train.checkpoint_every
-    ):
-        save_checkpoint(step, None)  # the end of the run always leaves a checkpoint
+    loss = GanLoss(config.loss)
+    step = fit(gan, batches, latents, loss, tracker, settings, start_step, on_epoch_end)
+    per_epoch = batches.steps_per_epoch
+    last = run_dir / "checkpoints" / checkpoint.LAST
+    if step % per_epoch or (step // per_epoch) % config.train.checkpoint_every or not last.exists():
+        last = save_checkpoint(step, None)  # the end of the run always leaves a checkpoint
+    if config.tracking.log_checkpoint:
+        tracker.log_artifact(last, "checkpoints")
+    tracker.log_figure(loss_curves(tracker.metric_history(list(LOSS_CURVES))), "loss_curves.png")
+    if config.tracking.log_model:
+        tracker.log_generator(gan.generator, noise[:2])
     log.info("finished at step %d; run folder %s", step, run_dir)
     return last_means

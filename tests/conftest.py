@@ -24,6 +24,7 @@ TINY = [
     "train.progress=false",
     "tracking.log_every=2",
 ]
+NO_TRACKING = "tracking=none"
 
 
 def compose_config(*overrides: str) -> Config:
@@ -34,7 +35,18 @@ def compose_config(*overrides: str) -> Config:
 
 @pytest.fixture
 def tiny_config():
+    """The tiny model's config; tracking=none unless the overrides choose a tracking option."""
+
     def make(*overrides: str) -> Config:
-        return compose_config(*TINY, *overrides)
+        tracking = [] if any(o.startswith("tracking=") for o in overrides) else [NO_TRACKING]
+        return compose_config(*TINY, *tracking, *overrides)
 
     return make
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> str:
+    """A fresh MLflow sqlite store in tmp_path; the test runs there, so artifacts land there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"

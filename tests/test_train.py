@@ -15,7 +15,7 @@ import torch
 from gan_lab import checkpoint
 from gan_lab.errors import GanLabError, RunDiverged
 from gan_lab.run import run
-from tests.conftest import TINY
+from tests.conftest import NO_TRACKING, TINY
 
 
 def _weights(run_dir):
@@ -83,7 +83,7 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
     args = [*TINY, "data.num_images=960", "train.epochs=4"]
     killed = tmp_path / "killed"
     process = subprocess.Popen(
-        [sys.executable, "-m", "gan_lab", *args, f"hydra.run.dir={killed}"],
+        [sys.executable, "-m", "gan_lab", *args, NO_TRACKING, f"hydra.run.dir={killed}"],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -96,7 +96,15 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
     epochs_done = _weights(killed)["step"] // (960 // 16)
     assert epochs_done >= 1
     resumed = subprocess.run(
-        [sys.executable, "-m", "gan_lab", *args, "train.resume=auto", f"hydra.run.dir={killed}"],
+        [
+            sys.executable,
+            "-m",
+            "gan_lab",
+            *args,
+            NO_TRACKING,
+            "train.resume=auto",
+            f"hydra.run.dir={killed}",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -179,6 +187,7 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path):
             "train.epochs=1",
             "train.max_steps=2",
             *TINY[1:],
+            NO_TRACKING,
             f"hydra.sweep.dir={tmp_path / 'sweep'}",
         ],
         cwd=tmp_path,

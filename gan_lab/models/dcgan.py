@@ -197,3 +197,17 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
     )
     return trainable, trainable + running
+
+
+class ImageGenerator(nn.Module):
+    """A generator whose images are mapped to [0, 1] whatever its last activation: the form in
+    which generated images are saved, scored and served."""
+
+    def __init__(self, generator: Generator) -> None:
+        super().__init__()
+        self.generator = generator
+        self.low, self.high = generator.output_range
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        images = self.generator(z).float()
+        return ((images - self.low) / (self.high - self.low)).clamp(0, 1)

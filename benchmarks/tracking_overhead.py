@@ -1,0 +1,94 @@
+"""Logging overhead: training images/s with tracking=mlflow against tracking=none.
+
+The same model, data and steps run twice in this process, once logging to a fresh MLflow sqlite
+store (asynchronous metric logging every `log_every` steps) and once to the run folder's CSV.
+Only the training loop is timed; the end-of-run uploads (checkpoint, model) are not.
+
+    python benchmarks/tracking_overhead.py --model dcgan32 --steps 300 --log-every 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+from gan_lab.config import register_schema, resolve_device, to_config
+from gan_lab.data import image_shape, load_images
+from gan_lab.data.batches import BatchSource
+from gan_lab.losses import GanLoss
+from gan_lab.run import build_gan
+from gan_lab.tracking import RunInfo, open_tracker
+from gan_lab.train import Latents, LoopSettings, fit
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+
+
+def timed_run(overrides: list[str], folder: Path, steps: int) -> tuple[float, float]:
+    """Images/s of the training loop, and the seconds that ending the run takes."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        config = to_config(compose("config", overrides=overrides))
+    device = resolve_device(config.train.device)
+    torch.manual_seed(0)
+    gan, shape = build_gan(config, device)
+    images = load_images(config.data, image_shape(config.data, shape))
+    batches = BatchSource(images, config.train.batch_size, device, gan.generator.output_range, 0)
+    latents = Latents(config.model.latent_dim, "normal", device, 0)
+    tracker = open_tracker(config.tracking, folder, RunInfo(name="benchmark"))
+    settings = LoopSettings(10**6, steps, config.tracking.log_every, "fp32", progress=False)
+    start = time.perf_counter()
+    fit(gan, batches, latents, GanLoss(config.loss), tracker, settings)
+    loop = time.perf_counter() - start
+    tracker.finish()  # MLflow writes out its asynchronous queue here
+    return steps * config.train.batch_size / loop, time.perf_counter() - start - loop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="dcgan32")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    register_schema()
+    base = [f"model={args.model}", f"train.batch_size={args.batch_size}",
+            f"tracking.log_every={args.log_every}"]  # fmt: skip
+    none, tracked, ends = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        os.chdir(folder)  # a new sqlite store keeps its artifacts in ./mlruns
+        store = f"sqlite:///{folder / 'mlflow.db'}"
+        timed_run([*base, "tracking=none"], folder / "warmup", 20)
+        for repeat in range(args.repeats):  # alternate, so drifts of the machine hit both
+            none.append(
+                timed_run([*base, "tracking=none"], folder / f"none{repeat}", args.steps)[0]
+            )
+            speed, end = timed_run(
+                [*base, "tracking=mlflow", f"tracking.uri={store}"], folder, args.steps
+            )
+            tracked.append(speed)
+            ends.append(end)
+    none_speed, tracked_speed = statistics.median(none), statistics.median(tracked)
+    ratio = tracked_speed / none_speed
+    print(
+        f"{args.model}, batch {args.batch_size}, {args.steps} steps, metrics every "
+        f"{args.log_every} steps; median of {args.repeats}"
+    )
+    for name, speed, runs in (("none", none_speed, none), ("mlflow", tracked_speed, tracked)):
+        shown = ", ".join(f"{v:.0f}" for v in runs)
+        print(f"tracking={name + ':':8}{speed:8.1f} images/s  (runs: {shown})")
+    print(
+        f"ratio mlflow/none: {ratio:.3f} (overhead {100 * (1 - ratio):.1f}%); "
+        f"ending an MLflow run: {statistics.median(ends):.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Figures of a run's metrics: the loss curves of the anime write-up's tables."""
+
+from __future__ import annotations
+
+from matplotlib.figure import Figure
+
+# The three curves the anime write-up (001) shows per run.
+LOSS_CURVES = {"g_loss": "G loss", "d_loss_real": "D real loss", "d_loss_fake": "D fake loss"}
+
+History = dict[str, list[tuple[int, float]]]
+
+
+def loss_curves(history: History, title: str = "") -> Figure:
+    """G loss, D real loss and D fake loss against the training step."""
+    # matplotlib.figure.Figure needs no pyplot and no display backend, so it is safe in workers.
+    figure = Figure(figsize=(6.4, 3.6), dpi=100)
+    axes = figure.add_subplot()
+    for key, label in LOSS_CURVES.items():
+        points = sorted(history.get(key, []))
+        if points:
+            axes.plot([s for s, _ in points], [v for _, v in points], label=label, linewidth=1)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.set_title(title)
+    axes.legend(loc="upper right")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,90 @@
+"""The Hydra callback that gives a multirun one MLflow parent run.
+
+Before any job starts it opens the store once (MLflow's sqlite store, created by several
+processes at once, races in its schema migration and can stay broken), creates the experiment
+and the parent run, and passes the store's absolute URI, the parent run id and a sweep id to
+every job through the environment, which every launcher hands down to its jobs. When the sweep
+ends it tallies the children and ends the parent with a summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from gan_lab.tracking import PARENT_RUN_ENV, SWEEP_ID_ENV
+
+log = logging.getLogger(__name__)
+
+
+class MlflowSweepCallback(Callback):
+    def __init__(self) -> None:
+        self.client: Any = None
+        self.parent_run_id: str | None = None
+        self.saved_env: dict[str, str | None] = {}
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.tracking.name != "mlflow":
+            return
+        from gan_lab.tracking.mlflow_tracker import connect, experiment_id, resolve_uri
+
+        uri = resolve_uri(config.tracking.uri)
+        self.client = connect(uri)  # creates and migrates a new store here, once
+        hydra = config.hydra  # HydraConfig.get() is not set yet when a multirun starts
+        sweep_overrides = " ".join(hydra.overrides.task)
+        sweep_id = str(hydra.sweep.dir)
+        parent = self.client.create_run(
+            experiment_id(self.client, config.tracking.experiment),
+            run_name=f"sweep {sweep_overrides}" if sweep_overrides else "sweep",
+            tags={
+                "gan_lab.kind": "sweep",
+                "gan_lab.sweep_id": sweep_id,
+                "gan_lab.sweep_overrides": sweep_overrides,
+                "gan_lab.sweeper": str(hydra.runtime.choices["hydra/sweeper"]),
+                "gan_lab.launcher": str(hydra.runtime.choices["hydra/launcher"]),
+            },
+        )
+        self.parent_run_id = parent.info.run_id
+        handed_down = {
+            "MLFLOW_TRACKING_URI": uri,
+            PARENT_RUN_ENV: self.parent_run_id,
+            SWEEP_ID_ENV: sweep_id,
+        }
+        self.saved_env = {key: os.environ.get(key) for key in handed_down}
+        os.environ.update(handed_down)
+        log.info("MLflow sweep run %s in %s", self.parent_run_id, uri)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.parent_run_id is None:
+            return
+        counts = child_status_counts(self.client, self.parent_run_id)
+        total = sum(counts.values())
+        summary = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
+        self.client.log_metric(self.parent_run_id, "jobs", total)
+        for status, count in counts.items():
+            self.client.log_metric(self.parent_run_id, f"jobs_{status.lower()}", count)
+        self.client.set_tag(self.parent_run_id, "gan_lab.summary", summary or "no jobs")
+        self.client.set_terminated(self.parent_run_id, "FINISHED")
+        log.info("sweep finished: %d jobs (%s); MLflow run %s", total, summary, self.parent_run_id)
+        for key, value in self.saved_env.items():  # as it was before the sweep
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def child_status_counts(client: Any, parent_run_id: str) -> dict[str, int]:
+    parent = client.get_run(parent_run_id)
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        max_results=50000,
+    )
+    counts: dict[str, int] = {}
+    for child in children:
+        counts[child.info.status] = counts.get(child.info.status, 0) + 1
+    return counts

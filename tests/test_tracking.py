@@ -1,0 +1,249 @@
+"""MLflow tracking, read back with MlflowClient from a temporary store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+import gan_lab.train
+from gan_lab.errors import RunDiverged
+from gan_lab.run import run
+from gan_lab.tracking import LocalTracker, RunInfo, flatten
+from tests.conftest import TINY
+
+STEPS_PER_EPOCH = 96 // 16  # TINY: 96 images, batch 16, metrics read every 2 steps
+
+
+def _runs(store: str, experiment: str = "gan_lab"):
+    client = MlflowClient(store)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment} in {store}"
+    return client, client.search_runs([found.experiment_id], max_results=100)
+
+
+def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> list[str]:
+    files = []
+    for item in client.list_artifacts(run_id, path):
+        files += _artifacts(client, run_id, item.path) if item.is_dir else [item.path]
+    return files
+
+
+def _steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
+    return [m.step for m in client.get_metric_history(run_id, key)]
+
+
+def test_a_run_is_recorded_completely(tiny_config, store, tmp_path):
+    config = tiny_config("tracking=mlflow", f"tracking.uri={store}", "train.epochs=2")
+    run(config, tmp_path / "run", RunInfo(name="optim.lr=0.0002", tags={"gan_lab.job": "0"}))
+    client, runs = _runs(store)
+    assert len(runs) == 1
+    record = runs[0]
+    run_id = record.info.run_id
+    assert record.info.status == "FINISHED"
+    assert record.info.run_name == "optim.lr=0.0002"
+    assert record.data.params == {k: str(v) for k, v in flatten(asdict(config)).items()}
+    assert record.data.params["optim.lr"] == "0.0002"
+    tags = record.data.tags
+    assert tags["gan_lab.job"] == "0" and tags["gan_lab.version"] and tags["gan_lab.device"]
+
+    logged = list(range(2, 2 * STEPS_PER_EPOCH + 1, 2))
+    for key in ("g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake", "lr_g", "lr_d"):
+        assert _steps(client, run_id, key) == logged, key
+    assert _steps(client, run_id, "epoch_g_loss") == [1, 2]
+
+    files = _artifacts(client, run_id)
+    images = [f for f in files if f.startswith("images/") and f.endswith(".png")]
+    assert len(images) == 2 and all("samples" in f for f in images)
+    for name in ("config.yaml", "loss_curves.png", "checkpoints/last.pt"):
+        assert name in files
+
+
+def test_the_logged_generator_loads_and_generates_images(tiny_config, store, tmp_path):
+    import mlflow.pyfunc
+
+    run(tiny_config("tracking=mlflow", f"tracking.uri={store}", "train.epochs=1"), tmp_path / "r")
+    _, runs = _runs(store)
+    model = mlflow.pyfunc.load_model(f"runs:/{runs[0].info.run_id}/generator")
+    latents = np.random.default_rng(0).standard_normal((5, 100)).astype(np.float32)
+    images = np.asarray(model.predict(latents))
+    assert images.shape == (5, 3, 32, 32)
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    inputs = model.metadata.get_input_schema().inputs[0]
+    assert inputs.shape == (-1, 100)
+
+
+def test_a_diverging_run_ends_failed_with_the_error(tiny_config, store, tmp_path):
+    config = tiny_config("tracking=mlflow", f"tracking.uri={store}", "init=normal", "init.std=1e30")
+    with pytest.raises(RunDiverged):
+        run(config, tmp_path / "run")
+    _, runs = _runs(store)
+    assert runs[0].info.status == "FAILED"
+    assert "diverged" in runs[0].data.tags["gan_lab.error"]
+
+
+def test_ctrl_c_ends_the_run_killed(tiny_config, store, tmp_path, monkeypatch):
+    real_step = gan_lab.train.train_step
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(gan_lab.train, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_config("tracking=mlflow", f"tracking.uri={store}"), tmp_path / "run")
+    _, runs = _runs(store)
+    assert runs[0].info.status == "KILLED"
+
+
+def test_resume_continues_the_same_run_without_repeated_steps(tiny_config, store, tmp_path):
+    tracked = ("tracking=mlflow", f"tracking.uri={store}")
+    run(tiny_config(*tracked, "train.epochs=2"), tmp_path / "run")
+    # as if the process had died after logging epoch 2 but before its checkpoint was the latest
+    first = tmp_path / "run" / "checkpoints" / "epoch_0001.pt"
+    run(tiny_config(*tracked, "train.epochs=3", f"train.resume={first}"), tmp_path / "run2")
+    client, runs = _runs(store)
+    assert len(runs) == 1
+    run_id = runs[0].info.run_id
+    assert runs[0].info.status == "FINISHED"
+    assert _steps(client, run_id, "g_loss") == list(range(2, 3 * STEPS_PER_EPOCH + 1, 2))
+    assert _steps(client, run_id, "epoch_g_loss") == [1, 2, 3]
+    images = [
+        f for f in _artifacts(client, run_id) if f.startswith("images/") and f.endswith(".png")
+    ]
+    assert sorted(f.split("+step+")[1].split("+")[0] for f in images) == ["1", "2", "3"]
+
+
+def test_tracking_none_never_imports_mlflow(tmp_path):
+    script = (
+        "import sys\n"
+        "from gan_lab.__main__ import main\n"
+        f"sys.argv = ['gan-lab', *{TINY!r}, 'tracking=none', 'train.max_steps=2']\n"
+        "main()\n"
+        "assert 'mlflow' not in sys.modules, 'mlflow was imported'\n"
+        "print('no mlflow')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no mlflow" in result.stdout
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_local_tracker_reads_its_own_history(tmp_path):
+    tracker = LocalTracker(tmp_path)
+    tracker.log_metrics({"g_loss": 1.5, "d_fake": 0.2}, 10)
+    tracker.log_metrics({"g_loss": 1.25}, 20)
+    assert tracker.metric_history(["g_loss"]) == {"g_loss": [(10, 1.5), (20, 1.25)]}
+
+
+def _sweep(tmp_path, store: str, *args: str) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, "-m", "gan_lab", "-m", *TINY[1:], "train.epochs=1",
+        f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'sweep'}", *args,
+    ]  # fmt: skip
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+
+def _parent_and_children(store: str):
+    client, runs = _runs(store)
+    parents = [r for r in runs if r.data.tags.get("gan_lab.kind") == "sweep"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    return client, parent, children
+
+
+def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store):
+    result = _sweep(tmp_path, store, "optim.lr=1e-4,2e-4,3e-4")
+    assert result.returncode == 0, result.stderr
+    client, parent, children = _parent_and_children(store)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["jobs"] == 3 and parent.data.metrics["jobs_finished"] == 3
+    assert sorted(c.data.params["optim.lr"] for c in children) == ["0.0001", "0.0002", "0.0003"]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert f"optim.lr={child.data.params['optim.lr']}" in child.info.run_name
+        assert child.data.tags["gan_lab.sweep_id"] == parent.data.tags["gan_lab.sweep_id"]
+
+
+def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):
+    result = _sweep(tmp_path, store, "init=normal", "init.std=0.02,1e30,0.03")
+    assert result.returncode == 0, result.stderr
+    client, parent, children = _parent_and_children(store)
+    status = {c.data.params["init.std"]: c.info.status for c in children}
+    assert status == {"0.02": "FINISHED", "1e+30": "FAILED", "0.03": "FINISHED"}
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["jobs_failed"] == 1
+    assert "1 failed" in parent.data.tags["gan_lab.summary"]
+
+
+@pytest.mark.slow
+def test_four_parallel_jobs_share_one_fresh_store(tmp_path, store):
+    """Hydra's joblib launcher runs 4 processes at once against a store that did not exist."""
+    result = _sweep(
+        tmp_path, store, "hydra/launcher=joblib", "hydra.launcher.n_jobs=4",
+        "optim.lr=1e-4,2e-4,3e-4,4e-4", "train.epochs=2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    client, parent, children = _parent_and_children(store)
+    assert len(children) == 4
+    for child in children:
+        run_id = child.info.run_id
+        assert child.info.status == "FINISHED"
+        assert _steps(client, run_id, "g_loss") == list(range(2, 2 * STEPS_PER_EPOCH + 1, 2))
+        files = _artifacts(client, run_id)
+        assert "checkpoints/last.pt" in files and "loss_curves.png" in files
+        assert len([f for f in files if f.startswith("images/") and f.endswith(".png")]) == 2
+
+
+@pytest.mark.slow
+def test_the_ui_serves_the_runs_of_the_store(tiny_config, store, tmp_path):
+    """What `make ui` starts: `mlflow ui` on 127.0.0.1 against the runs' store."""
+    import json
+    import os
+    import socket
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    run(
+        tiny_config("tracking=mlflow", f"tracking.uri={store}", "train.max_steps=2"), tmp_path / "r"
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    command = [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", store, "--host", "127.0.0.1",
+               "--port", str(port)]  # fmt: skip
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        request = urllib.request.Request(
+            f"{url}/api/2.0/mlflow/runs/search",
+            data=json.dumps({"experiment_ids": ["1"]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        runs = json.load(urllib.request.urlopen(request, timeout=10))["runs"]
+        assert len(runs) == 1 and runs[0]["info"]["status"] == "FINISHED"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
