@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +18,11 @@ import numpy as np
 import torch
 
 from gan_lab.errors import GanLabError
+from gan_lab.files import atomic_write
 from gan_lab.train import Gan, Latents
 
 FORMAT = 1
 LAST = "last.pt"
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path) on a temporary file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def capture_rng(latents: Latents) -> dict[str, Any]:

@@ -105,11 +105,23 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    name: str = MISSING
+    name: str = (
+        MISSING  # synthetic | folder | cifar10 | celeba | anime_faces | cat_faces | animal_faces
+    )
+    path: str | None = None  # a folder or a .zip file of images (data sets other than synthetic)
     size: int | None = None  # null: the model's output size (synthetic data only)
     channels: int | None = None  # null: the model's channels (synthetic data only)
-    num_images: int = 4096
-    seed: int = 0
+    classes: list[str] | None = None  # keep these class sub-folders (CIFAR-10: class names)
+    crop: list[int] | None = None  # box [left, upper, right, lower] in source pixels, as PIL's
+    resize_mode: str = "center_crop"  # center_crop | pad (to square, black) | stretch
+    limit: int | None = None  # use only this many images
+    limit_mode: str = "first"  # first (in sorted file order) | random (seeded by data.seed)
+    flip: bool = False  # random horizontal flips, drawn per epoch from the run seed
+    download: bool = False  # fetch the data set (cifar10, celeba) when it is not at data.path
+    cache_dir: str | None = None  # null: $GAN_LAB_CACHE, else ~/.cache/gan_lab
+    workers: int = 2  # processes decoding images when a cache is built
+    num_images: int = 4096  # synthetic only
+    seed: int = 0  # synthetic images; the random limit
     on_device: bool = True  # keep the uint8 images on the training device when they fit
 
 
@@ -364,7 +376,49 @@ def validate(config: Config) -> None:
         config.tracking.log_every,
         "an integer >= 1 (steps)",
     )
-    data = config.data
+    _check_data(config.data)
+
+
+DATA_SETS = ("synthetic", "folder", "cifar10", "celeba", "anime_faces", "cat_faces", "animal_faces")
+
+
+def _check_data(data: DataConfig) -> None:
+    _check_choice("data.name", data.name, DATA_SETS)
     _check(data.num_images >= 1, "data.num_images", data.num_images, "an integer >= 1")
     _check(data.size is None or data.size >= 1, "data.size", data.size, "null or an integer >= 1")
     _check(data.channels in (None, 1, 3), "data.channels", data.channels, "null, 1 or 3")
+    _check_choice("data.resize_mode", data.resize_mode, ("center_crop", "pad", "stretch"))
+    _check_choice("data.limit_mode", data.limit_mode, ("first", "random"))
+    _check(
+        data.limit is None or data.limit >= 1, "data.limit", data.limit, "null or an integer >= 1"
+    )
+    _check(
+        data.workers >= 0,
+        "data.workers",
+        data.workers,
+        "an integer >= 0 (0: decode in this process)",
+    )
+    _check(
+        data.classes is None or len(data.classes) > 0,
+        "data.classes",
+        data.classes,
+        "null (all) or a list of class names, such as [dog]",
+    )
+    if data.crop is not None:
+        ok = len(data.crop) == 4 and data.crop[0] < data.crop[2] and data.crop[1] < data.crop[3]
+        _check(
+            ok and min(data.crop) >= 0,
+            "data.crop",
+            data.crop,
+            "a box [left, upper, right, lower] with left < right and upper < lower",
+        )
+    if data.name != "synthetic":
+        _check(
+            data.size is not None,
+            "data.size",
+            data.size,
+            f"give the image size for data={data.name}",
+        )
+        _check(
+            bool(data.path), "data.path", data.path, "give the folder or .zip file of the images"
+        )

@@ -158,7 +158,7 @@ def _train(
     if overrides.exists():
         tracker.log_artifact(overrides)
 
-    images = load_images(config.data, gan.generator.output_shape)
+    images = load_images(config.data, image_shape(config.data, gan.generator.output_shape))
     batches = BatchSource(
         images,
         config.train.batch_size,
@@ -166,6 +166,7 @@ def _train(
         gan.generator.output_range,
         config.train.seed,
         config.data.on_device,
+        config.data.flip,
     )
     g_counts, d_counts = count_parameters(gan.generator), count_parameters(gan.discriminator)
     log.info(

@@ -1,11 +1,35 @@
-"""Data sources: each turns a `data` config into one uint8 tensor (N, C, H, W), decoded once."""
+"""Data sets, decoded once: every source becomes one uint8 array (N, C, H, W) in a cache file.
+
+The first run that needs a data set decodes and preprocesses it, in `data.workers` processes, and
+writes the array atomically to the cache folder under a key that hashes the source's files (names,
+sizes, modification times) and every preprocessing option. Later runs, and every job of a sweep,
+memory-map that file instead of decoding again. Two jobs that build it at once leave one good file.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from gan_lab.config import ConfigError, DataConfig
+from gan_lab.data import sources
+from gan_lab.data.preprocess import Preprocess, decode, preprocess, to_channels
 from gan_lab.data.synthetic import synthetic_images
+from gan_lab.errors import DataError
+from gan_lab.files import atomic_write
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 
 
 def image_shape(data: DataConfig, model_shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -13,15 +37,126 @@ def image_shape(data: DataConfig, model_shape: tuple[int, int, int]) -> tuple[in
     channels = data.channels if data.channels is not None else model_shape[0]
     if data.size is None:
         if data.name != "synthetic":
-            raise ConfigError("data.size", None, "give the image size for this data set")
-        size = model_shape[1]
-    else:
-        size = data.size
-    return channels, size, size
+            raise ConfigError("data.size", None, f"give the image size for data={data.name}")
+        return channels, model_shape[1], model_shape[2]
+    return channels, data.size, data.size
+
+
+def cache_dir(data: DataConfig) -> Path:
+    if data.cache_dir:
+        return Path(data.cache_dir).expanduser()
+    if os.environ.get("GAN_LAB_CACHE"):
+        return Path(os.environ["GAN_LAB_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "gan_lab"
 
 
 def load_images(data: DataConfig, shape: tuple[int, int, int]) -> torch.Tensor:
+    """The data set as a uint8 tensor (N, C, H, W), from the cache when it is there."""
     channels, size, _ = shape
     if data.name == "synthetic":
         return torch.from_numpy(synthetic_images(data.num_images, size, channels, data.seed))
-    raise ConfigError("data.name", data.name, "choose a data set from conf/data/")
+    options = Preprocess(size, channels, tuple(data.crop) if data.crop else None, data.resize_mode)
+    path = Path(data.path).expanduser()
+    if data.download and data.name in ("cifar10", "celeba"):
+        path.mkdir(parents=True, exist_ok=True)
+        if data.name == "celeba" and not any(path.rglob("*.jpg")):
+            sources.download_celeba(path)
+    path = sources.check_exists(data)
+    if data.name == "cifar10" and (data.download or sources.is_torchvision_cifar10(path)):
+        arrays, stamp = sources.cifar10_arrays(data, path)
+        return _cached(data, options, stamp, lambda: _from_arrays(arrays, options))
+    if data.name == "celeba":
+        path = sources.celeba_folder(path)
+    files = sources.Files.open(path)
+    chosen = sources.select(files.images, data, path)
+    return _cached(data, options, files.stamp, lambda: _decode_all(files, chosen, options, data))
+
+
+def cache_key(data: DataConfig, options: Preprocess, stamp: list) -> str:
+    selection = {k: getattr(data, k) for k in ("name", "classes", "limit", "limit_mode", "seed")}
+    text = json.dumps(
+        [CACHE_FORMAT, stamp, asdict(options), selection], sort_keys=True, default=str
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _cached(data: DataConfig, options: Preprocess, stamp: list, build) -> torch.Tensor:
+    path = cache_dir(data) / "data" / f"{data.name}-{cache_key(data, options, stamp)}.npy"
+    if path.exists():
+        try:
+            array = np.load(path, mmap_mode="c")  # copy-on-write: never writes to the cache
+            log.info("data: %d images from the cache %s", len(array), path)
+            return torch.from_numpy(array)
+        except (ValueError, OSError) as error:  # a damaged cache file is rebuilt, not trusted
+            log.warning("data cache %s is unreadable (%s): building it again", path, error)
+    array = build()
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as f:
+            np.save(f, array)
+
+    atomic_write(path, write)
+    log.info("data: %d images decoded once and cached in %s", len(array), path)
+    return torch.from_numpy(np.load(path, mmap_mode="c"))
+
+
+def _from_arrays(images: np.ndarray, options: Preprocess) -> np.ndarray:
+    """Array data sets (CIFAR-10: uint8 N, H, W, C) through the same preprocessing."""
+    out = np.empty((len(images), options.channels, options.size, options.size), dtype=np.uint8)
+    for index, image in enumerate(images):
+        chw = torch.from_numpy(image).permute(2, 0, 1)
+        out[index] = preprocess(to_channels(chw, options.channels), options).numpy()
+    return out
+
+
+class _Decoding(Dataset):
+    """Decodes one file per item in a DataLoader worker; reports failures instead of raising."""
+
+    def __init__(self, files: sources.Files, chosen: list, options: Preprocess) -> None:
+        self.files, self.chosen, self.options = files, chosen, options
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+    def __getitem__(self, index: int):
+        name = self.chosen[index].name
+        try:
+            image = decode(self.files.read(name), self.options.channels)
+        except Exception as error:  # corrupt, truncated or not an image at all
+            return index, None, f"{name}: {type(error).__name__}"
+        try:
+            return index, preprocess(image, self.options), None
+        except DataError as error:  # a wrong option, not a bad file: stops the build
+            return index, error, None
+
+
+def _decode_all(
+    files: sources.Files, chosen: list, options: Preprocess, data: DataConfig
+) -> np.ndarray:
+    out = np.empty((len(chosen), options.channels, options.size, options.size), dtype=np.uint8)
+    ok = np.zeros(len(chosen), dtype=bool)
+    failures: list[str] = []
+    loader = DataLoader(
+        _Decoding(files, chosen, options), batch_size=64, num_workers=data.workers, collate_fn=list
+    )
+    for batch in tqdm(loader, desc=f"decoding {data.name}", unit="batch", mininterval=2):
+        for index, image, failure in batch:
+            if isinstance(image, DataError):
+                raise image
+            if failure:
+                failures.append(failure)
+            else:
+                out[index], ok[index] = image.numpy(), True
+    if failures:
+        log.warning(
+            "data: skipped %d of %d image files that could not be decoded (first: %s)",
+            len(failures),
+            len(chosen),
+            failures[0],
+        )
+    if not ok.any():
+        raise DataError(
+            f"none of the {len(chosen)} image files in {files.root} could be decoded "
+            f"(first: {failures[0]}): check data.path"
+        )
+    return out[ok]

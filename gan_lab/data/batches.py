@@ -43,6 +43,7 @@ class BatchSource:
         value_range: tuple[float, float],
         seed: int,
         on_device: bool = True,
+        flip: bool = False,
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
@@ -61,17 +62,26 @@ class BatchSource:
         self.batch_size = batch_size
         self.steps_per_epoch = count // batch_size
         self.seed = seed
+        self.flip = flip
         low, high = value_range
         self._scale, self._shift = (high - low) / 255.0, low
 
-    def order(self, epoch: int) -> torch.Tensor:
+    def order(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The epoch's shuffle, and which images of it are flipped."""
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
-        return torch.randperm(self.images.shape[0], generator=generator)
+        count = self.images.shape[0]
+        order = torch.randperm(count, generator=generator)
+        flips = torch.rand(count, generator=generator) < 0.5
+        return order, flips & self.flip
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         """The float batches of `epoch`, from its step `start` on."""
-        order = self.order(epoch).to(self.images.device)
+        order, flips = self.order(epoch)
+        order, flips = order.to(self.images.device), flips.to(self.device)
         for step in range(start, self.steps_per_epoch):
             index = order[step * self.batch_size : (step + 1) * self.batch_size]
             batch = self.images[index].to(self.device, non_blocking=True)
+            if self.flip:
+                flipped = flips[step * self.batch_size : (step + 1) * self.batch_size]
+                batch = torch.where(flipped[:, None, None, None], batch.flip(-1), batch)
             yield batch.float().mul_(self._scale).add_(self._shift)
