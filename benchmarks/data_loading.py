@@ -63,15 +63,21 @@ def main() -> None:
         if folder is None:
             folder = Path(tmp) / "images"
             write_synthetic_folder(folder, 4096, args.size)
-        data = DataConfig(name="folder", path=str(folder), size=args.size, channels=3,
-                          cache_dir=str(Path(tmp) / "cache"), workers=2)  # fmt: skip
+        data = DataConfig(
+            name="folder",
+            path=str(folder),
+            size=args.size,
+            channels=3,
+            cache_dir=str(Path(tmp) / "cache"),
+            workers=2,
+        )
         shape = (3, args.size, args.size)
 
         start = time.perf_counter()
-        images = load_images(data, shape)
+        images = load_images(data, shape).images
         build = time.perf_counter() - start
         start = time.perf_counter()
-        images = load_images(data, shape)
+        images = load_images(data, shape).images
         reopen = time.perf_counter() - start
 
         source = BatchSource(images, args.batch_size, torch.device("cpu"), (-1.0, 1.0), seed=0)
@@ -80,16 +86,21 @@ def main() -> None:
             args.batches,
             args.batch_size,
         )
-        transform = transforms.Compose([
-            transforms.Resize(args.size),
-            transforms.CenterCrop(args.size),
-            transforms.ToTensor(),
-            transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-        ])  # fmt: skip
+        transform = transforms.Compose(
+            [
+                transforms.Resize(args.size),
+                transforms.CenterCrop(args.size),
+                transforms.ToTensor(),
+                transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+            ]
+        )
         loader = DataLoader(
-            datasets.ImageFolder(str(folder), transform=transform), batch_size=args.batch_size,
-            shuffle=True, num_workers=2, drop_last=True,
-        )  # fmt: skip
+            datasets.ImageFolder(str(folder), transform=transform),
+            batch_size=args.batch_size,
+            shuffle=True,
+            num_workers=2,
+            drop_last=True,
+        )
         plain = images_per_second(
             (b for _ in range(10**6) for b, _ in loader), args.batches, args.batch_size
         )

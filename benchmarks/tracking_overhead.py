@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
-from gan_lab.config import register_schema, resolve_device, to_config
+from gan_lab.config import compose, resolve_device
 from gan_lab.data import image_shape, load_images
 from gan_lab.data.batches import BatchSource
 from gan_lab.losses import GanLoss
@@ -27,17 +26,14 @@ from gan_lab.run import build_gan
 from gan_lab.tracking import RunInfo, open_tracker
 from gan_lab.train import Latents, LoopSettings, fit
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
-
 
 def timed_run(overrides: list[str], folder: Path, steps: int) -> tuple[float, float]:
     """Images/s of the training loop, and the seconds that ending the run takes."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        config = to_config(compose("config", overrides=overrides))
+    config = compose(*overrides)
     device = resolve_device(config.train.device)
     torch.manual_seed(0)
     gan, shape = build_gan(config, device)
-    images = load_images(config.data, image_shape(config.data, shape))
+    images = load_images(config.data, image_shape(config.data, shape)).images
     batches = BatchSource(images, config.train.batch_size, device, gan.generator.output_range, 0)
     latents = Latents(config.model.latent_dim, "normal", device, 0)
     tracker = open_tracker(config.tracking, folder, RunInfo(name="benchmark"))
@@ -57,9 +53,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    register_schema()
-    base = [f"model={args.model}", f"train.batch_size={args.batch_size}",
-            f"tracking.log_every={args.log_every}"]  # fmt: skip
+    base = [
+        f"model={args.model}",
+        f"train.batch_size={args.batch_size}",
+        f"tracking.log_every={args.log_every}",
+    ]
     none, tracked, ends = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

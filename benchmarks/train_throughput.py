@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_lab.config import register_schema, resolve_device, to_config
+from gan_lab.config import compose, resolve_device
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
 from gan_lab.losses import GanLoss
 from gan_lab.run import build_gan
 from gan_lab.train import Latents, LoopSettings, fit
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
 PRESETS = [
     "dcgan32",
     "animal_faces28",
@@ -140,7 +137,6 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="fp32")
     args = parser.parse_args()
-    register_schema()
     device = resolve_device(args.device)
     name = (
         torch.cuda.get_device_name(device)
@@ -151,17 +147,12 @@ def main() -> None:
     print(f"{args.steps} timed steps after {args.warmup} warm-up steps")
     print(f"{'preset':<16}{'image':>10}{'gan_lab img/s':>15}{'examples img/s':>16}{'ratio':>8}")
     for preset in args.presets:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose(
-                "config",
-                overrides=[
-                    f"model={preset}",
-                    f"train.batch_size={args.batch_size}",
-                    f"train.precision={args.precision}",
-                    f"train.device={args.device}",
-                ],
-            )
-        config = to_config(cfg)
+        config = compose(
+            f"model={preset}",
+            f"train.batch_size={args.batch_size}",
+            f"train.precision={args.precision}",
+            f"train.device={args.device}",
+        )
         gan, shape = build_gan(config, torch.device("cpu"))
         count = args.batch_size * (args.warmup + args.steps)
         images = torch.from_numpy(synthetic_images(count, shape[1], shape[0], seed=0))

@@ -20,10 +20,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_lab.config import Config, register_schema, to_config
+from gan_lab.config import CONF_DIR, Config, register_schema, to_config
 from gan_lab.errors import GanLabError
-
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 register_schema()
 log = logging.getLogger("gan_lab")
@@ -102,7 +100,18 @@ def _exit_with(message: str) -> NoReturn:
     sys.exit(2)
 
 
+COMMANDS = ("eval", "fid")
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+        from gan_lab.cli import run_command
+
+        try:
+            run_command(sys.argv[1:])
+        except GanLabError as error:
+            _exit_with(f"gan-lab: error: {error}")
+        return
     # Let Hydra's errors reach us as exceptions, so they become one line here.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:

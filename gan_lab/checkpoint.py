@@ -62,9 +62,9 @@ def training_state(gan: Gan, latents: Latents, step: int, config: dict, extra: d
     }
 
 
-def save(folder: Path, state: dict, keep_as: str | None = None) -> Path:
-    """Write `last.pt` in `folder`; also keep the same file as `keep_as` (e.g. epoch_0003.pt)."""
-    last = folder / LAST
+def save(folder: Path, state: dict, name: str = LAST, keep_as: str | None = None) -> Path:
+    """Write `name` (last.pt) in `folder`; also keep the same file as `keep_as` (epoch_0003.pt)."""
+    last = folder / name
 
     def write(tmp: Path) -> None:
         torch.save(state, tmp)

@@ -8,6 +8,7 @@ the values that types cannot express (ranges, choices, consistency between group
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -173,6 +174,24 @@ class TrackingConfig:
     log_checkpoint: bool = True  # upload the final checkpoint as an artifact
 
 
+METRICS = ("fid", "kid", "is", "pr", "quality")
+
+
+@dataclass
+class MetricsConfig:
+    name: str = "standard"  # standard | none
+    every: int = 5  # epochs between evaluations; 0: only at the end of the run
+    num_samples: int = 10000  # generated (and real reference) images, capped at the data set's size
+    batch_size: int = 100
+    seed: int = 2024  # the latent seed of the evaluation samples: the same images every time
+    compute: list[str] = field(default_factory=lambda: list(METRICS))
+    inception_weights: str | None = None  # a weights file; null: the usual places (see README)
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    neighborhood: int = 3  # k of the k-NN manifolds (precision, recall, realism)
+    quality_thresholds: list[float] = field(default_factory=lambda: [0.9, 0.75])  # good, decent
+
+
 @dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -182,11 +201,26 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def register_schema() -> None:
     """Make the schema available to conf/config.yaml's defaults list as `gan_lab_schema`."""
     ConfigStore.instance().store(name="gan_lab_schema", node=Config)
+
+
+def compose(*overrides: str) -> Config:
+    """The validated Config that `python -m gan_lab <overrides>` would run, for scripts, notebooks,
+    benchmarks and tests (Hydra's compose API; no run folder, no logging set-up)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register_schema()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return to_config(hydra_compose("config", overrides=list(overrides)))
 
 
 def _reject_added_keys(node: DictConfig, prefix: str = "") -> None:
@@ -377,6 +411,30 @@ def validate(config: Config) -> None:
         "an integer >= 1 (steps)",
     )
     _check_data(config.data)
+    _check_metrics(config.metrics)
+
+
+def _check_metrics(metrics: MetricsConfig) -> None:
+    _check_choice("metrics.name", metrics.name, ("standard", "none"))
+    _check(metrics.every >= 0, "metrics.every", metrics.every, "epochs >= 0 (0: at the end only)")
+    _check(metrics.num_samples >= 2, "metrics.num_samples", metrics.num_samples, "an integer >= 2")
+    _check(metrics.batch_size >= 1, "metrics.batch_size", metrics.batch_size, "an integer >= 1")
+    for name in metrics.compute:
+        _check_choice("metrics.compute", name, METRICS)
+    _check(metrics.neighborhood >= 1, "metrics.neighborhood", metrics.neighborhood, ">= 1")
+    _check(
+        metrics.kid_subsets >= 1 and metrics.kid_subset_size >= 2,
+        "metrics.kid_subset_size",
+        metrics.kid_subset_size,
+        "kid_subsets >= 1 and kid_subset_size >= 2",
+    )
+    good_decent = metrics.quality_thresholds
+    _check(
+        len(good_decent) == 2 and good_decent[0] >= good_decent[1] > 0,
+        "metrics.quality_thresholds",
+        good_decent,
+        "[good, decent] realism-score thresholds with good >= decent > 0, such as [0.9,0.75]",
+    )
 
 
 DATA_SETS = ("synthetic", "folder", "cifar10", "celeba", "anime_faces", "cat_faces", "animal_faces")

@@ -1,7 +1,7 @@
 """One run: build everything a validated Config names, train, and record the run.
 
 Run folder layout (Hydra's output folder):
-  samples/epoch_NNNN.png    fixed-noise sample grid after each epoch
+  samples/epoch_NNNN.png    fixed-noise sample grid after each epoch; samples/final.png at the end
   checkpoints/last.pt       latest checkpoint; epoch_NNNN.pt kept every train.checkpoint_every
   config.yaml               the resolved config
   loss_curves.png, metrics.csv   with tracking=none (with MLflow they are in the run's record)
@@ -24,7 +24,7 @@ from torchvision.utils import make_grid, save_image
 
 from gan_lab import checkpoint
 from gan_lab.config import Config, ConfigError, resolve_device
-from gan_lab.data import image_shape, load_images
+from gan_lab.data import cache_dir, image_shape, load_images
 from gan_lab.data.batches import BatchSource
 from gan_lab.losses import GanLoss
 from gan_lab.models.dcgan import Discriminator, Generator, ImageGenerator, count_parameters
@@ -137,8 +137,133 @@ def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> dict[str,
     info.tags.update(environment_tags(device))
     resume_run_id = state["extra"].get("mlflow_run_id") if state else None
     tracker = open_tracker(config.tracking, run_dir, info, resume_run_id)
+    extra = {k: v for k, v in state["extra"].items() if k != "mlflow_run_id"} if state else {}
     with recorded(tracker):
-        return _train(config, run_dir, device, gan, latents, start_step, tracker)
+        return _train(config, run_dir, device, gan, latents, start_step, tracker, extra)
+
+
+class Training:
+    """What one run writes, evaluates and keeps between epochs."""
+
+    def __init__(
+        self,
+        config: Config,
+        run_dir: Path,
+        device: torch.device,
+        gan: Gan,
+        latents: Latents,
+        tracker: Tracker,
+        extra: dict,
+    ) -> None:
+        self.config, self.run_dir, self.device = config, run_dir, device
+        self.gan, self.latents, self.tracker = gan, latents, tracker
+        self.extra = {**extra, "mlflow_run_id": tracker.run_id}  # goes into every checkpoint
+        self.config_dict = asdict(config)
+        self.noise = fixed_noise(config, device)
+        self.last_means: dict[str, float] = {}
+        self.last_metrics: dict[str, float] = {}
+        self.evaluated_at = -1
+        self.evaluator = None
+
+    def prepare(self) -> BatchSource:
+        """Record the config, load the data and its metric reference; return the batches."""
+        config, tracker = self.config, self.tracker
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config_dict, sort_keys=False))
+        tracker.log_params(flatten(self.config_dict))
+        tracker.log_artifact(self.run_dir / "config.yaml")
+        overrides = self.run_dir / ".hydra" / "overrides.yaml"
+        if overrides.exists():
+            tracker.log_artifact(overrides)
+        data = load_images(config.data, image_shape(config.data, self.gan.generator.output_shape))
+        g_counts = count_parameters(self.gan.generator)
+        d_counts = count_parameters(self.gan.discriminator)
+        log.info(
+            "device %s; %d images %s; G %s parameters (Keras total %s), D %s (%s)",
+            self.device,
+            len(data.images),
+            "x".join(map(str, data.images.shape[1:])),
+            *(f"{n:,}" for n in (*g_counts, *d_counts)),
+        )
+        if config.metrics.name != "none":
+            from gan_lab.metrics import Evaluator  # the Inception network only when measuring
+
+            self.evaluator = Evaluator(
+                config.metrics, data.images, data.key, self.device, cache_dir(config.data)
+            )
+        return BatchSource(
+            data.images,
+            config.train.batch_size,
+            self.device,
+            self.gan.generator.output_range,
+            config.train.seed,
+            config.data.on_device,
+            config.data.flip,
+        )
+
+    def save_checkpoint(
+        self, step: int, name: str = checkpoint.LAST, keep_as: str | None = None
+    ) -> Path:
+        state = checkpoint.training_state(
+            self.gan, self.latents, step, self.config_dict, self.extra
+        )
+        return checkpoint.save(self.run_dir / "checkpoints", state, name, keep_as)
+
+    def evaluate(self, epoch: int, step: int) -> None:
+        """Score the generator, log the scores at step = epoch, keep best.pt by FID."""
+        self.last_metrics = self.evaluator.evaluate(self.gan.generator)
+        self.evaluated_at = step
+        self.tracker.log_metrics(self.last_metrics, epoch)
+        log.info(
+            "epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in self.last_metrics.items())
+        )
+        fid = self.last_metrics.get("fid")
+        if fid is not None and fid < self.extra.get("best_fid", float("inf")):
+            self.extra.update(best_fid=fid, best_epoch=epoch)
+            self.save_checkpoint(step, name="best.pt")
+            self.tracker.log_metrics({"best_fid": fid}, epoch)
+
+    def on_epoch_end(self, epoch: int, step: int, means: dict[str, float]) -> None:
+        config = self.config
+        self.last_means.update(means)
+        grid = sample_grid(self.gan.generator, self.noise, config.train.grid_size)
+        path = self.run_dir / "samples" / f"epoch_{epoch:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(grid, path)
+        self.tracker.log_image(
+            grid.mul(255).round().byte().permute(1, 2, 0).numpy(), "samples", epoch
+        )
+        every = config.metrics.every
+        if self.evaluator is not None and every and epoch % every == 0:
+            self.evaluate(epoch, step)
+        if epoch % config.train.checkpoint_every == 0:
+            keep = f"epoch_{epoch:04d}.pt" if config.train.keep_checkpoints else None
+            self.save_checkpoint(step, keep_as=keep)
+
+    def finish(self, step: int, per_epoch: int) -> dict[str, float]:
+        """The end of the run: a last evaluation and checkpoint, the final grid, the uploads."""
+        config, tracker = self.config, self.tracker
+        if self.evaluator is not None and self.evaluated_at != step:
+            self.evaluate(-(-step // per_epoch), step)
+        last = self.run_dir / "checkpoints" / checkpoint.LAST
+        at_kept_epoch = (
+            step % per_epoch == 0 and (step // per_epoch) % config.train.checkpoint_every == 0
+        )
+        if not (at_kept_epoch and last.exists()):
+            last = self.save_checkpoint(step)  # the end of the run always leaves a checkpoint
+        final = self.run_dir / "samples" / "final.png"  # the grid of the last step, epoch or not
+        final.parent.mkdir(parents=True, exist_ok=True)
+        save_image(sample_grid(self.gan.generator, self.noise, config.train.grid_size), final)
+        tracker.log_artifact(final)
+        if config.tracking.log_checkpoint:
+            tracker.log_artifact(last, "checkpoints")
+        tracker.log_figure(
+            loss_curves(tracker.metric_history(list(LOSS_CURVES))), "loss_curves.png"
+        )
+        if config.tracking.log_model:
+            tracker.log_generator(self.gan.generator, self.noise[:2])
+        log.info("finished at step %d; run folder %s", step, self.run_dir)
+        best = {"best_fid": self.extra["best_fid"]} if "best_fid" in self.extra else {}
+        return {**self.last_means, **self.last_metrics, **best}
 
 
 def _train(
@@ -149,54 +274,10 @@ def _train(
     latents: Latents,
     start_step: int,
     tracker: Tracker,
+    extra: dict,
 ) -> dict[str, float]:
-    config_dict = asdict(config)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config_dict, sort_keys=False))
-    tracker.log_params(flatten(config_dict))
-    tracker.log_artifact(run_dir / "config.yaml")
-    overrides = run_dir / ".hydra" / "overrides.yaml"
-    if overrides.exists():
-        tracker.log_artifact(overrides)
-
-    images = load_images(config.data, image_shape(config.data, gan.generator.output_shape))
-    batches = BatchSource(
-        images,
-        config.train.batch_size,
-        device,
-        gan.generator.output_range,
-        config.train.seed,
-        config.data.on_device,
-        config.data.flip,
-    )
-    g_counts, d_counts = count_parameters(gan.generator), count_parameters(gan.discriminator)
-    log.info(
-        "device %s; %d images %s; G %s parameters (Keras total %s), D %s (%s)",
-        device,
-        images.shape[0],
-        "x".join(map(str, images.shape[1:])),
-        *(f"{n:,}" for n in (*g_counts, *d_counts)),
-    )
-
-    noise = fixed_noise(config, device)
-    last_means: dict[str, float] = {}
-    extra = {"mlflow_run_id": tracker.run_id}
-
-    def save_checkpoint(step: int, keep_as: str | None) -> Path:
-        state = checkpoint.training_state(gan, latents, step, config_dict, extra)
-        return checkpoint.save(run_dir / "checkpoints", state, keep_as)
-
-    def on_epoch_end(epoch: int, step: int, means: dict[str, float]) -> None:
-        last_means.update(means)
-        grid = sample_grid(gan.generator, noise, config.train.grid_size)
-        path = run_dir / "samples" / f"epoch_{epoch:04d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, path)
-        tracker.log_image(grid.mul(255).round().byte().permute(1, 2, 0).numpy(), "samples", epoch)
-        if epoch % config.train.checkpoint_every == 0:
-            save_checkpoint(
-                step, f"epoch_{epoch:04d}.pt" if config.train.keep_checkpoints else None
-            )
-
+    training = Training(config, run_dir, device, gan, latents, tracker, extra)
+    batches = training.prepare()
     settings = LoopSettings(
         config.train.epochs,
         config.train.max_steps,
@@ -204,16 +285,14 @@ def _train(
         config.train.precision,
         config.train.progress,
     )
-    loss = GanLoss(config.loss)
-    step = fit(gan, batches, latents, loss, tracker, settings, start_step, on_epoch_end)
-    per_epoch = batches.steps_per_epoch
-    last = run_dir / "checkpoints" / checkpoint.LAST
-    if step % per_epoch or (step // per_epoch) % config.train.checkpoint_every or not last.exists():
-        last = save_checkpoint(step, None)  # the end of the run always leaves a checkpoint
-    if config.tracking.log_checkpoint:
-        tracker.log_artifact(last, "checkpoints")
-    tracker.log_figure(loss_curves(tracker.metric_history(list(LOSS_CURVES))), "loss_curves.png")
-    if config.tracking.log_model:
-        tracker.log_generator(gan.generator, noise[:2])
-    log.info("finished at step %d; run folder %s", step, run_dir)
-    return last_means
+    step = fit(
+        gan,
+        batches,
+        latents,
+        GanLoss(config.loss),
+        tracker,
+        settings,
+        start_step,
+        training.on_epoch_end,
+    )
+    return training.finish(step, batches.steps_per_epoch)

@@ -3,13 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from gan_lab.config import Config, register_schema, to_config
+from gan_lab.config import CONF_DIR, Config, compose
 
 ROOT = Path(__file__).resolve().parent.parent
-CONF = ROOT / "conf"
-PRESETS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+PRESETS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 
 # A model small enough that a test trains it for a few epochs in seconds, with dropout so the
 # global RNG matters for exact resumption.
@@ -24,22 +22,26 @@ TINY = [
     "train.progress=false",
     "tracking.log_every=2",
 ]
-NO_TRACKING = "tracking=none"
+# Groups the tests switch off unless a test chooses an option of its own.
+OFF = {"tracking": "tracking=none", "metrics": "metrics=none"}
+
+
+def with_defaults(*overrides: str) -> list[str]:
+    """TINY, the OFF groups that `overrides` do not choose, then `overrides`."""
+    chosen = {o.split("=")[0] for o in overrides}
+    return [*TINY, *(v for k, v in OFF.items() if k not in chosen), *overrides]
 
 
 def compose_config(*overrides: str) -> Config:
-    register_schema()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return to_config(compose("config", overrides=list(overrides)))
+    return compose(*overrides)
 
 
 @pytest.fixture
 def tiny_config():
-    """The tiny model's config; tracking=none unless the overrides choose a tracking option."""
+    """The tiny model's config, with tracking and metrics off unless the overrides choose them."""
 
     def make(*overrides: str) -> Config:
-        tracking = [] if any(o.startswith("tracking=") for o in overrides) else [NO_TRACKING]
-        return compose_config(*TINY, *tracking, *overrides)
+        return compose_config(*with_defaults(*overrides))
 
     return make
 

@@ -58,7 +58,7 @@ def _data(tmp_path, *overrides: str):
 
 
 def _load(data, size: int | None = None, channels: int = 3) -> torch.Tensor:
-    return load_images(data, (channels, size or data.size, size or data.size))
+    return load_images(data, (channels, size or data.size, size or data.size)).images
 
 
 def test_a_folder_with_class_folders(tmp_path):
@@ -307,9 +307,11 @@ def test_cifar10_batch_files_by_class(tmp_path, cifar10_files):
     dogs = _load(data)
     assert dogs.shape == (labels.count(5), 3, 32, 32)
     both = compose_config(
-        "data=cifar10", f"data.path={tmp_path / 'cifar'}", "data.classes=[cat,dog]",
+        "data=cifar10",
+        f"data.path={tmp_path / 'cifar'}",
+        "data.classes=[cat,dog]",
         f"data.cache_dir={tmp_path / 'c'}",
-    ).data  # fmt: skip
+    ).data
     assert _load(both).shape[0] == labels.count(3) + labels.count(5)
 
 
@@ -318,9 +320,11 @@ def test_cifar10_pixels_are_the_batch_files_pixels(tmp_path, cifar10_files):
         batch = pickle.load(f, encoding="latin1")
     first = np.asarray(batch["data"][0]).reshape(3, 32, 32)
     data = compose_config(
-        "data=cifar10", f"data.path={tmp_path / 'cifar'}", "data.classes=null",
+        "data=cifar10",
+        f"data.path={tmp_path / 'cifar'}",
+        "data.classes=null",
         f"data.cache_dir={tmp_path / 'c'}",
-    ).data  # fmt: skip
+    ).data
     assert np.array_equal(_load(data)[0].numpy(), first)
 
 
@@ -351,9 +355,11 @@ def test_celeba_in_torchvisions_layout_with_the_seeds_crop(tmp_path):
         image[55:175, 30:150] = 200 + index  # the seed's crop box holds the face
         _save(folder / f"{index + 1:06d}.jpg", Image.fromarray(image))
     data = compose_config(
-        "data=celeba", f"data.path={tmp_path / 'celeba_root'}", f"data.cache_dir={tmp_path / 'c'}",
+        "data=celeba",
+        f"data.path={tmp_path / 'celeba_root'}",
+        f"data.cache_dir={tmp_path / 'c'}",
         "data.limit=2",
-    ).data  # fmt: skip
+    ).data
     images = _load(data)
     assert images.shape == (2, 3, 64, 64)
     assert images.float().mean() > 190  # only the face box, no background
@@ -394,9 +400,12 @@ def test_training_on_an_image_folder(tmp_path, tiny_config):
 
     root = _animal_folder(tmp_path / "afhq", per_class=40)
     config = tiny_config(
-        "data=folder", f"data.path={root}", "data.size=32", f"data.cache_dir={tmp_path / 'c'}",
+        "data=folder",
+        f"data.path={root}",
+        "data.size=32",
+        f"data.cache_dir={tmp_path / 'c'}",
         "train.epochs=1",
-    )  # fmt: skip
+    )
     means = run(config, tmp_path / "run")
     assert (tmp_path / "run" / "samples" / "epoch_0001.png").exists()
     assert np.isfinite(list(means.values())).all()

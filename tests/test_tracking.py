@@ -14,7 +14,7 @@ import gan_lab.train
 from gan_lab.errors import RunDiverged
 from gan_lab.run import run
 from gan_lab.tracking import LocalTracker, RunInfo, flatten
-from tests.conftest import TINY
+from tests.conftest import TINY, with_defaults
 
 STEPS_PER_EPOCH = 96 // 16  # TINY: 96 images, batch 16, metrics read every 2 steps
 
@@ -59,7 +59,7 @@ def test_a_run_is_recorded_completely(tiny_config, store, tmp_path):
     files = _artifacts(client, run_id)
     images = [f for f in files if f.startswith("images/") and f.endswith(".png")]
     assert len(images) == 2 and all("samples" in f for f in images)
-    for name in ("config.yaml", "loss_curves.png", "checkpoints/last.pt"):
+    for name in ("config.yaml", "loss_curves.png", "checkpoints/last.pt", "final.png"):
         assert name in files
 
 
@@ -125,7 +125,7 @@ def test_tracking_none_never_imports_mlflow(tmp_path):
     script = (
         "import sys\n"
         "from gan_lab.__main__ import main\n"
-        f"sys.argv = ['gan-lab', *{TINY!r}, 'tracking=none', 'train.max_steps=2']\n"
+        f"sys.argv = ['gan-lab', *{with_defaults()!r}, 'train.max_steps=2']\n"
         "main()\n"
         "assert 'mlflow' not in sys.modules, 'mlflow was imported'\n"
         "print('no mlflow')\n"
@@ -147,9 +147,17 @@ def test_local_tracker_reads_its_own_history(tmp_path):
 
 def _sweep(tmp_path, store: str, *args: str) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "gan_lab", "-m", *TINY[1:], "train.epochs=1",
-        f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'sweep'}", *args,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "gan_lab",
+        "-m",
+        *TINY[1:],
+        "metrics=none",
+        "train.epochs=1",
+        f"tracking.uri={store}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *args,
+    ]
     return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
 
 
@@ -190,9 +198,13 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):
 def test_four_parallel_jobs_share_one_fresh_store(tmp_path, store):
     """Hydra's joblib launcher runs 4 processes at once against a store that did not exist."""
     result = _sweep(
-        tmp_path, store, "hydra/launcher=joblib", "hydra.launcher.n_jobs=4",
-        "optim.lr=1e-4,2e-4,3e-4,4e-4", "train.epochs=2",
-    )  # fmt: skip
+        tmp_path,
+        store,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=4",
+        "optim.lr=1e-4,2e-4,3e-4,4e-4",
+        "train.epochs=2",
+    )
     assert result.returncode == 0, result.stderr
     client, parent, children = _parent_and_children(store)
     assert len(children) == 4
@@ -223,8 +235,16 @@ def test_the_ui_serves_the_runs_of_the_store(tiny_config, store, tmp_path):
         port = s.getsockname()[1]
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    command = [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", store, "--host", "127.0.0.1",
-               "--port", str(port)]  # fmt: skip
+    command = [
+        str(bin_dir / "mlflow"),
+        "ui",
+        "--backend-store-uri",
+        store,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     server = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

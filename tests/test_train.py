@@ -15,7 +15,7 @@ import torch
 from gan_lab import checkpoint
 from gan_lab.errors import GanLabError, RunDiverged
 from gan_lab.run import run
-from tests.conftest import NO_TRACKING, TINY
+from tests.conftest import TINY, with_defaults
 
 
 def _weights(run_dir):
@@ -41,6 +41,7 @@ def test_a_short_run_writes_grids_checkpoints_and_metrics(tmp_path, tiny_config)
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
         "epoch_0001.png",
         "epoch_0002.png",
+        "final.png",
     ]
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["epoch_0001.pt", "epoch_0002.pt", "last.pt"]  # no temporary files left
@@ -80,10 +81,10 @@ def test_resume_in_the_middle_of_an_epoch_is_bit_identical(tmp_path, tiny_config
 @pytest.mark.slow
 def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
     """SIGKILL a command-line run once its first epoch is checkpointed, then resume it."""
-    args = [*TINY, "data.num_images=960", "train.epochs=4"]
+    args = with_defaults("data.num_images=960", "train.epochs=4")
     killed = tmp_path / "killed"
     process = subprocess.Popen(
-        [sys.executable, "-m", "gan_lab", *args, NO_TRACKING, f"hydra.run.dir={killed}"],
+        [sys.executable, "-m", "gan_lab", *args, f"hydra.run.dir={killed}"],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -101,7 +102,6 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
             "-m",
             "gan_lab",
             *args,
-            NO_TRACKING,
             "train.resume=auto",
             f"hydra.run.dir={killed}",
         ],
@@ -186,8 +186,7 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path):
             "optim.lr=1e-4,2e-4,3e-4",
             "train.epochs=1",
             "train.max_steps=2",
-            *TINY[1:],
-            NO_TRACKING,
+            *with_defaults()[1:],
             f"hydra.sweep.dir={tmp_path / 'sweep'}",
         ],
         cwd=tmp_path,

@@ -14,6 +14,7 @@ import logging
 import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -50,11 +51,18 @@ def cache_dir(data: DataConfig) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "gan_lab"
 
 
-def load_images(data: DataConfig, shape: tuple[int, int, int]) -> torch.Tensor:
+class DataSet(NamedTuple):
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    key: str  # changes whenever the images would: the key of caches derived from them
+
+
+def load_images(data: DataConfig, shape: tuple[int, int, int]) -> DataSet:
     """The data set as a uint8 tensor (N, C, H, W), from the cache when it is there."""
     channels, size, _ = shape
     if data.name == "synthetic":
-        return torch.from_numpy(synthetic_images(data.num_images, size, channels, data.seed))
+        images = synthetic_images(data.num_images, size, channels, data.seed)
+        key = _digest(["synthetic", CACHE_FORMAT, data.num_images, size, channels, data.seed])
+        return DataSet(torch.from_numpy(images), key)
     options = Preprocess(size, channels, tuple(data.crop) if data.crop else None, data.resize_mode)
     path = Path(data.path).expanduser()
     if data.download and data.name in ("cifar10", "celeba"):
@@ -72,21 +80,23 @@ def load_images(data: DataConfig, shape: tuple[int, int, int]) -> torch.Tensor:
     return _cached(data, options, files.stamp, lambda: _decode_all(files, chosen, options, data))
 
 
+def _digest(parts: list) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
 def cache_key(data: DataConfig, options: Preprocess, stamp: list) -> str:
     selection = {k: getattr(data, k) for k in ("name", "classes", "limit", "limit_mode", "seed")}
-    text = json.dumps(
-        [CACHE_FORMAT, stamp, asdict(options), selection], sort_keys=True, default=str
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+    return _digest([CACHE_FORMAT, stamp, asdict(options), selection])
 
 
-def _cached(data: DataConfig, options: Preprocess, stamp: list, build) -> torch.Tensor:
-    path = cache_dir(data) / "data" / f"{data.name}-{cache_key(data, options, stamp)}.npy"
+def _cached(data: DataConfig, options: Preprocess, stamp: list, build) -> DataSet:
+    key = cache_key(data, options, stamp)
+    path = cache_dir(data) / "data" / f"{data.name}-{key}.npy"
     if path.exists():
         try:
             array = np.load(path, mmap_mode="c")  # copy-on-write: never writes to the cache
             log.info("data: %d images from the cache %s", len(array), path)
-            return torch.from_numpy(array)
+            return DataSet(torch.from_numpy(array), key)
         except (ValueError, OSError) as error:  # a damaged cache file is rebuilt, not trusted
             log.warning("data cache %s is unreadable (%s): building it again", path, error)
     array = build()
@@ -97,7 +107,7 @@ def _cached(data: DataConfig, options: Preprocess, stamp: list, build) -> torch.
 
     atomic_write(path, write)
     log.info("data: %d images decoded once and cached in %s", len(array), path)
-    return torch.from_numpy(np.load(path, mmap_mode="c"))
+    return DataSet(torch.from_numpy(np.load(path, mmap_mode="c")), key)
 
 
 def _from_arrays(images: np.ndarray, options: Preprocess) -> np.ndarray:

@@ -163,6 +163,7 @@ class Generator(nn.Module):
             )
         )
         self.latent_dim = cfg.latent_dim
+        self.latent_distribution = cfg.latent_distribution
         self.output_shape = (cfg.channels, size, size)
         self.output_range = (-1.0, 1.0) if out.activation == "tanh" else (0.0, 1.0)
 

@@ -1,0 +1,102 @@
+"""Scores from Inception features: torch-fidelity computes FID, KID, IS, precision and recall;
+the realism score and the good/decent/poor rates are written here (no library has them)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import torch
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import isc_features_to_metric
+from torch_fidelity.metric_kid import kid_features_to_metric
+from torch_fidelity.metric_prc import prc_features_to_metric
+
+log = logging.getLogger(__name__)
+
+FEATURE_DIM = 2048
+
+
+def statistics(features: torch.Tensor) -> dict[str, np.ndarray]:
+    """The mean and covariance of features, in float64 (FID's reference statistics)."""
+    return fid_features_to_statistics(features.double())
+
+
+def fid(generated: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
+    """Fréchet distance of two feature distributions. torch-fidelity takes the trace of the
+    matrix square root from eigenvalues and keeps the real part, so a singular covariance (fewer
+    samples than 2048 features) gives a real number, never a complex one."""
+    return fid_statistics_to_metric(generated, reference, verbose=False)[
+        "frechet_inception_distance"
+    ]
+
+
+def kid(
+    generated: torch.Tensor, reference: torch.Tensor, subsets: int, subset_size: int
+) -> tuple[float, float]:
+    size = min(subset_size, len(generated), len(reference))
+    out = kid_features_to_metric(
+        generated, reference, kid_subsets=subsets, kid_subset_size=size, verbose=False
+    )
+    return out["kernel_inception_distance_mean"], out["kernel_inception_distance_std"]
+
+
+def inception_score(logits: torch.Tensor, splits: int = 10) -> tuple[float, float]:
+    out = isc_features_to_metric(logits, splits=min(splits, len(logits)))
+    return out["inception_score_mean"], out["inception_score_std"]
+
+
+def precision_recall(
+    generated: torch.Tensor, reference: torch.Tensor, k: int
+) -> tuple[float, float]:
+    """Kynkäänniemi et al. 2019: precision = share of generated samples inside the real k-NN
+    manifold, recall = share of real samples inside the generated one (torch-fidelity)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = prc_features_to_metric(
+            generated,
+            reference,
+            prc_neighborhood=k,
+            prc_batch_size=10000,
+            save_cpu_ram=True,
+            verbose=False,
+        )
+    return out["precision"], out["recall"]
+
+
+def realism(generated: torch.Tensor, reference: torch.Tensor, k: int) -> torch.Tensor:
+    """Per-sample realism score (Kynkäänniemi et al. 2019, eq. 3):
+    R(g) = max over real r of radius_k(r) / |g - r|, where radius_k is the distance from r to its
+    k-th nearest real neighbour. As in the paper, the half of the real samples with the largest
+    radii is left out, so outliers do not inflate the manifold. R >= 1: g lies inside the
+    estimated manifold of real images. Written here because torch-fidelity and torchmetrics
+    compute only the aggregate precision and recall."""
+    reference = reference.float()
+    radii = torch.cdist(reference, reference).kthvalue(k + 1, dim=1).values  # +1: itself
+    keep = radii <= radii.median()
+    reference, radii = reference[keep], radii[keep]
+    scores = []
+    for batch in generated.float().split(1000):
+        distances = torch.cdist(batch, reference).clamp_min(1e-12)
+        scores.append((radii[None, :] / distances).max(dim=1).values)
+    return torch.cat(scores)
+
+
+def quality_rates(scores: torch.Tensor, good: float, decent: float) -> dict[str, float]:
+    """The anime write-up's good / decent / poor sample rates, from realism scores."""
+    return {
+        "quality_good": (scores >= good).float().mean().item(),
+        "quality_decent": ((scores >= decent) & (scores < good)).float().mean().item(),
+        "quality_poor": (scores < decent).float().mean().item(),
+    }
+
+
+def warn_if_few(count: int) -> None:
+    if count < FEATURE_DIM:
+        log.warning(
+            "FID on %d samples, fewer than the %d feature dimensions: the covariance is singular "
+            "and the FID biased upwards; published FIDs use 10,000 or 50,000 samples",
+            count,
+            FEATURE_DIM,
+        )
