@@ -212,6 +212,9 @@ class InceptionFeatures(torch.nn.Module):
         self.net = FeatureExtractorInceptionV3(
             EXTRACTOR_NAME, features, feature_extractor_weights_path=str(weights.path)
         )
+        # Channels-last weights make every convolution run channels-last: 1.5x the images/s on
+        # 2 CPU cores (benchmarks/fid.py), features equal to 1e-5.
+        self.net.to(memory_format=torch.channels_last)
         self.name = EXTRACTOR_NAME
         log.info("metrics: Inception weights from %s", weights.source)
 
