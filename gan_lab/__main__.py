@@ -31,8 +31,7 @@ log = logging.getLogger("gan_lab")
 def train(cfg: DictConfig) -> dict[str, Any]:
     """One Hydra job. In a multirun a failed job is logged and reported in its return value,
     so that the sweep's other jobs go on and its parent run is closed."""
-    from gan_lab.run import run  # after composition, so --help and config errors stay fast
-    from gan_lab.tracking import RunInfo
+    from gan_lab.tracking import RunInfo  # after composition: --help and config errors stay fast
 
     hydra_config = HydraConfig.get()
     job = hydra_config.job
@@ -44,7 +43,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         info.tags["gan_lab.job"] = str(job.num)
     try:
         config = _typed(cfg)
-        return {"status": "FINISHED", **run(config, Path(hydra_config.runtime.output_dir), info)}
+        return _run_job(config, Path(hydra_config.runtime.output_dir), info)
     except Exception as error:
         if hydra_config.mode != RunMode.MULTIRUN:
             if isinstance(error, GanLabError):  # exit here: Hydra would add a line of its own
@@ -55,6 +54,26 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         else:
             log.exception("job %s failed", job.num)
         return {"status": "FAILED", "error": f"{type(error).__name__}: {error}"}
+
+
+def _run_job(config: Config, run_dir: Path, info) -> dict[str, Any]:
+    """run(), reporting each evaluation to its Optuna trial when the job is one."""
+    from gan_lab.run import run
+
+    if config.trial.number is None:
+        return {"status": "FINISHED", **run(config, run_dir, info)}
+    from gan_lab.search.trial import TrialReporter
+
+    reporter = TrialReporter(config.trial)
+    info.tags.update(
+        {"gan_lab.trial": str(config.trial.number), "gan_lab.study": config.trial.study}
+    )
+    result = run(config, run_dir, info, on_evaluation=reporter.report)
+    if reporter.pruned_at is not None:
+        return {"status": "PRUNED", **result}
+    if "stopped_at_epoch" in result:
+        return {"status": "FAILED", "error": f"{config.trial.objective} was not finite", **result}
+    return {"status": "FINISHED", **result}
 
 
 def _typed(cfg: DictConfig) -> Config:
@@ -100,7 +119,7 @@ def _exit_with(message: str) -> NoReturn:
     sys.exit(2)
 
 
-COMMANDS = ("eval", "fid")
+COMMANDS = ("eval", "fid", "report")
 
 
 def main() -> None:

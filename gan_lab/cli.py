@@ -187,7 +187,18 @@ def parser() -> argparse.ArgumentParser:
     fd.add_argument("--cache-dir", help="where the decoded images are cached")
     _common(fd)
     fd.set_defaults(handler=fid)
+    rp = commands.add_parser("report", help="the scenario table of a sweep, from MLflow")
+    rp.add_argument("target", help="an MLflow experiment (its latest sweep) or a sweep's run id")
+    rp.add_argument("--out", help="output folder (default: reports/<target>)")
+    rp.add_argument("--tracking-uri", help="the MLflow store (default: MLflow's, ./mlflow.db)")
+    rp.set_defaults(handler=_report)
     return main
+
+
+def _report(args: argparse.Namespace):
+    from gan_lab.report import report
+
+    return report(args.target, args.out, args.tracking_uri)
 
 
 def run_command(argv: list[str]) -> dict[str, float]:

@@ -193,6 +193,16 @@ class MetricsConfig:
 
 
 @dataclass
+class TrialConfig:
+    """Set by gan_lab's Optuna sweeper on each trial's command line; null outside a search."""
+
+    study: str | None = None
+    storage: str | None = None
+    number: int | None = None
+    objective: str = "fid"
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -202,9 +212,11 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
 
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+SWEEPS_DIR = CONF_DIR.parent / "sweeps"  # on the search path through hydra_plugins/gan_lab_plugins
 
 
 def register_schema() -> None:

@@ -1,4 +1,4 @@
-"""Figures of a run's metrics: the loss curves of the anime write-up's tables."""
+"""Figures of runs' metrics: the loss curves of the anime write-up's tables, FID over epochs."""
 
 from __future__ import annotations
 
@@ -24,5 +24,22 @@ def loss_curves(history: History, title: str = "") -> Figure:
     axes.set_title(title)
     axes.legend(loc="upper right")
     axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def metric_over_epochs(runs: dict[str, list[tuple[int, float]]], metric: str) -> Figure:
+    """One line per run: `metric` (FID, say) against the epoch."""
+    figure = Figure(figsize=(7.2, 4.0), dpi=100)
+    axes = figure.add_subplot()
+    for name, points in runs.items():
+        points = sorted(points)
+        if points:
+            axes.plot([s for s, _ in points], [v for _, v in points], marker="o", label=name)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(metric)
+    axes.grid(alpha=0.3)
+    if any(runs.values()):
+        axes.legend(fontsize="small")
     figure.tight_layout()
     return figure

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -114,9 +114,15 @@ def recorded(tracker: Tracker) -> Iterator[None]:
     tracker.finish("FINISHED")
 
 
-def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> dict[str, float]:
+def run(
+    config: Config,
+    run_dir: Path,
+    info: RunInfo | None = None,
+    on_evaluation: Callable[[int, dict[str, float]], bool] | None = None,
+) -> dict[str, float]:
     """Train as `config` says, writing into `run_dir` and the tracker. Returns the final epoch's
-    mean statistics."""
+    mean statistics and the last metrics. on_evaluation(epoch, metrics) is called after each
+    evaluation and stops the run early when it returns True."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.train.device)
@@ -139,7 +145,9 @@ def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> dict[str,
     tracker = open_tracker(config.tracking, run_dir, info, resume_run_id)
     extra = {k: v for k, v in state["extra"].items() if k != "mlflow_run_id"} if state else {}
     with recorded(tracker):
-        return _train(config, run_dir, device, gan, latents, start_step, tracker, extra)
+        return _train(
+            config, run_dir, device, gan, latents, start_step, tracker, extra, on_evaluation
+        )
 
 
 class Training:
@@ -154,6 +162,7 @@ class Training:
         latents: Latents,
         tracker: Tracker,
         extra: dict,
+        on_evaluation: Callable[[int, dict[str, float]], bool] | None = None,
     ) -> None:
         self.config, self.run_dir, self.device = config, run_dir, device
         self.gan, self.latents, self.tracker = gan, latents, tracker
@@ -164,6 +173,8 @@ class Training:
         self.last_metrics: dict[str, float] = {}
         self.evaluated_at = -1
         self.evaluator = None
+        self.on_evaluation = on_evaluation  # returns True to stop the run (a pruned trial)
+        self.stopped_at: int | None = None
 
     def prepare(self) -> BatchSource:
         """Record the config, load the data and its metric reference; return the batches."""
@@ -183,6 +194,9 @@ class Training:
             len(data.images),
             "x".join(map(str, data.images.shape[1:])),
             *(f"{n:,}" for n in (*g_counts, *d_counts)),
+        )
+        tracker.set_tags(
+            {"gan_lab.g_params": str(g_counts[0]), "gan_lab.d_params": str(d_counts[0])}
         )
         if config.metrics.name != "none":
             from gan_lab.metrics import Evaluator  # the Inception network only when measuring
@@ -208,8 +222,9 @@ class Training:
         )
         return checkpoint.save(self.run_dir / "checkpoints", state, name, keep_as)
 
-    def evaluate(self, epoch: int, step: int) -> None:
-        """Score the generator, log the scores at step = epoch, keep best.pt by FID."""
+    def evaluate(self, epoch: int, step: int) -> bool:
+        """Score the generator, log the scores at step = epoch, keep best.pt by FID. Returns
+        True when the on_evaluation hook asks the run to stop."""
         self.last_metrics = self.evaluator.evaluate(self.gan.generator)
         self.evaluated_at = step
         self.tracker.log_metrics(self.last_metrics, epoch)
@@ -221,8 +236,13 @@ class Training:
             self.extra.update(best_fid=fid, best_epoch=epoch)
             self.save_checkpoint(step, name="best.pt")
             self.tracker.log_metrics({"best_fid": fid}, epoch)
+        if self.on_evaluation is not None and self.on_evaluation(epoch, self.last_metrics):
+            self.stopped_at = epoch
+            self.tracker.set_tags({"gan_lab.stopped_early": f"after epoch {epoch}"})
+            return True
+        return False
 
-    def on_epoch_end(self, epoch: int, step: int, means: dict[str, float]) -> None:
+    def on_epoch_end(self, epoch: int, step: int, means: dict[str, float]) -> bool:
         config = self.config
         self.last_means.update(means)
         grid = sample_grid(self.gan.generator, self.noise, config.train.grid_size)
@@ -233,11 +253,16 @@ class Training:
             grid.mul(255).round().byte().permute(1, 2, 0).numpy(), "samples", epoch
         )
         every = config.metrics.every
-        if self.evaluator is not None and every and epoch % every == 0:
-            self.evaluate(epoch, step)
+        stop = (
+            self.evaluator is not None
+            and every
+            and epoch % every == 0
+            and self.evaluate(epoch, step)
+        )
         if epoch % config.train.checkpoint_every == 0:
             keep = f"epoch_{epoch:04d}.pt" if config.train.keep_checkpoints else None
             self.save_checkpoint(step, keep_as=keep)
+        return bool(stop)
 
     def finish(self, step: int, per_epoch: int) -> dict[str, float]:
         """The end of the run: a last evaluation and checkpoint, the final grid, the uploads."""
@@ -262,8 +287,12 @@ class Training:
         if config.tracking.log_model:
             tracker.log_generator(self.gan.generator, self.noise[:2])
         log.info("finished at step %d; run folder %s", step, self.run_dir)
-        best = {"best_fid": self.extra["best_fid"]} if "best_fid" in self.extra else {}
-        return {**self.last_means, **self.last_metrics, **best}
+        result = {**self.last_means, **self.last_metrics}
+        if "best_fid" in self.extra:
+            result["best_fid"] = self.extra["best_fid"]
+        if self.stopped_at is not None:
+            result["stopped_at_epoch"] = self.stopped_at
+        return result
 
 
 def _train(
@@ -275,8 +304,9 @@ def _train(
     start_step: int,
     tracker: Tracker,
     extra: dict,
+    on_evaluation: Callable[[int, dict[str, float]], bool] | None,
 ) -> dict[str, float]:
-    training = Training(config, run_dir, device, gan, latents, tracker, extra)
+    training = Training(config, run_dir, device, gan, latents, tracker, extra, on_evaluation)
     batches = training.prepare()
     settings = LoopSettings(
         config.train.epochs,

@@ -116,11 +116,11 @@ def fit(
     tracker: Tracker,
     settings: LoopSettings,
     start_step: int = 0,
-    on_epoch_end: Callable[[int, int, dict[str, float]], None] = lambda epoch, step, means: None,
+    on_epoch_end: Callable[[int, int, dict[str, float]], bool] = lambda epoch, step, means: False,
 ) -> int:
     """Train from global step `start_step` to the end of `settings.epochs` (or `max_steps`).
-    Calls on_epoch_end(completed_epochs, step, epoch_means) after each complete epoch and
-    returns the last step reached."""
+    Calls on_epoch_end(completed_epochs, step, epoch_means) after each complete epoch, which
+    returns True to stop early (a pruned search trial), and returns the last step reached."""
     per_epoch = batches.steps_per_epoch
     total = settings.epochs * per_epoch
     if settings.max_steps is not None:
@@ -165,6 +165,7 @@ def fit(
         if step % per_epoch == 0:
             means = _read(epoch_sum, epoch_steps, step)
             tracker.log_metrics({f"epoch_{k}": v for k, v in means.items()}, step // per_epoch)
-            on_epoch_end(step // per_epoch, step, means)
+            if on_epoch_end(step // per_epoch, step, means):
+                break
     bar.close()
     return step

@@ -39,6 +39,8 @@ class Tracker(Protocol):
 
     def log_params(self, params: dict[str, Any]) -> None: ...
 
+    def set_tags(self, tags: dict[str, str]) -> None: ...
+
     def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
 
     def log_image(self, image: np.ndarray, key: str, step: int) -> None: ...
@@ -68,6 +70,9 @@ class LocalTracker:
             self.path.write_text("step,name,value\n")
 
     def log_params(self, params: dict[str, Any]) -> None:
+        pass
+
+    def set_tags(self, tags: dict[str, str]) -> None:
         pass
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:

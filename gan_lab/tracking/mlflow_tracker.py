@@ -131,6 +131,10 @@ class MlflowTracker:
         for start in range(0, len(items), _PARAMS_PER_CALL):
             self.client.log_batch(self.run_id, params=items[start : start + _PARAMS_PER_CALL])
 
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
+
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         now = int(time.time() * 1000)
         batch = [

@@ -1,0 +1,323 @@
+"""Scenario tables from MLflow: `gan-lab report <sweep or experiment>`.
+
+One row per run of a sweep, sorted by FID, as the anime write-up's tables: the parameters that
+vary across the sweep, a model summary, the loss curves, the final sample grid, FID and KID, and
+the good / decent / poor rates. Failed, killed and pruned runs follow with their status. It ends
+with what the write-ups concluded by hand: which parameters mattered most for FID (Optuna's
+parameter-importance evaluator fed with the runs) and the command that reruns the best run.
+Writes report.md (images beside it) and a self-contained report.html, plus fid_over_epochs.png,
+and logs them to the sweep's parent run.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import Run
+
+from gan_lab.errors import GanLabError
+from gan_lab.files import atomic_write
+from gan_lab.plots import metric_over_epochs
+from gan_lab.tracking.mlflow_tracker import resolve_uri
+
+log = logging.getLogger(__name__)
+
+# Params that say where or how a run ran, not what it trained: never "varying parameters".
+NOT_EXPERIMENT = (
+    "trial.",
+    "tracking.",
+    "train.progress",
+    "train.resume",
+    "train.device",
+    "data.path",
+    "data.cache_dir",
+    "data.workers",
+    "data.on_device",
+)
+QUALITY = ("quality_good", "quality_decent", "quality_poor")
+
+
+@dataclass
+class Row:
+    run: Run
+    status: str
+    fid: float | None
+    images: dict[str, Path] = field(default_factory=dict)  # loss curves, final grid
+
+    @property
+    def params(self) -> dict[str, str]:
+        return self.run.data.params
+
+    @property
+    def label(self) -> str:
+        """Short: the trial or job number of a sweep, else the run name."""
+        tags = self.run.data.tags
+        if "gan_lab.trial" in tags:
+            return f"trial {tags['gan_lab.trial']}"
+        if "gan_lab.job" in tags:
+            return f"job {tags['gan_lab.job']}"
+        return self.run.info.run_name
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.run.data.metrics
+
+
+def find_runs(client: MlflowClient, target: str) -> tuple[Run | None, list[Run]]:
+    """The sweep's parent run and its children. `target`: a parent run id (or runs:/<id>), or an
+    experiment name, whose most recent sweep is taken (or all its runs when it has no sweep)."""
+    run_id = target.removeprefix("runs:/").strip("/")
+    experiment = client.get_experiment_by_name(target)
+    if experiment is None:
+        try:
+            parent = client.get_run(run_id)
+        except Exception as error:  # MLflow raises its own types for an unknown id
+            raise GanLabError(
+                f"{target} is neither an MLflow experiment nor a run id in "
+                f"{client.tracking_uri}: check the name, or --tracking-uri"
+            ) from error
+        experiment_ids = [parent.info.experiment_id]
+    else:
+        experiment_ids = [experiment.experiment_id]
+        sweeps = client.search_runs(
+            experiment_ids,
+            "tags.`gan_lab.kind` = 'sweep'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        parent = sweeps[0] if sweeps else None
+    if parent is None:
+        runs = client.search_runs(experiment_ids, max_results=50000)
+        return None, [r for r in runs if r.data.tags.get("gan_lab.kind") != "sweep"]
+    children = client.search_runs(
+        experiment_ids, f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=50000
+    )
+    return parent, children
+
+
+def _status(run: Run) -> str:
+    if run.info.status == "FINISHED" and "gan_lab.stopped_early" in run.data.tags:
+        return "PRUNED"
+    return run.info.status
+
+
+def varying_params(runs: list[Run]) -> list[str]:
+    """Params whose values differ across the runs. A param that always moves with one listed
+    before it (optim.lr_g follows optim.lr) is left out."""
+    keys = sorted({k for r in runs for k in r.data.params if not k.startswith(NOT_EXPERIMENT)})
+    columns: dict[str, tuple] = {}
+    for key in keys:
+        column = tuple(r.data.params.get(key) for r in runs)
+        if len(set(column)) > 1 and column not in columns.values():
+            columns[key] = column
+    return list(columns)
+
+
+def as_override(value: str) -> str:
+    """A logged param value ("[128, 64]", "None", "True") as Hydra override text."""
+    return {"None": "null", "True": "true", "False": "false"}.get(value, value.replace(", ", ","))
+
+
+def importances(rows: list[Row], keys: list[str]) -> dict[str, float]:
+    """Optuna's fANOVA importance of each varying parameter for FID, over the finished runs."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    scored = [r for r in rows if r.fid is not None]
+    if len(scored) < 3 or not keys:
+        return {}
+    distributions, values = {}, {}
+    for key in keys:
+        raw = [r.params.get(key, "None") for r in scored]
+        try:
+            numbers = [float(v) for v in raw]
+        except ValueError:
+            numbers = None
+        if numbers is not None and min(numbers) < max(numbers):
+            distributions[key] = FloatDistribution(min(numbers), max(numbers))
+            values[key] = numbers
+        elif len(set(raw)) > 1:
+            distributions[key] = CategoricalDistribution(sorted(set(raw)))
+            values[key] = raw
+    if not distributions:
+        return {}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize")
+    for index, row in enumerate(scored):
+        params = {key: values[key][index] for key in distributions}
+        study.add_trial(
+            optuna.trial.create_trial(params=params, distributions=distributions, value=row.fid)
+        )
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    return optuna.importance.get_param_importances(study, evaluator=evaluator)
+
+
+def _download(client: MlflowClient, run: Run, out: Path) -> dict[str, Path]:
+    images = {}
+    names = {item.path for item in client.list_artifacts(run.info.run_id)}
+    for kind, artifact in (("loss curves", "loss_curves.png"), ("final samples", "final.png")):
+        if artifact in names:
+            local = Path(client.download_artifacts(run.info.run_id, artifact, str(out)))
+            target = out / "images" / f"{run.info.run_id}-{artifact}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(local, target)
+            images[kind] = target
+    return images
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return (
+        ""
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.{digits}g}"
+    )
+
+
+def _model(row: Row) -> str:
+    p, tags = row.params, row.run.data.tags
+    g = f"G {p.get('model.generator.filters', '?')} {int(tags.get('gan_lab.g_params', 0)):,}"
+    d = f"D {p.get('model.discriminator.filters', '?')} {int(tags.get('gan_lab.d_params', 0)):,}"
+    return f"{p.get('model.name', '?')}: {g}; {d}"
+
+
+def _rerun_command(parent: Run | None, best: Row, keys: list[str]) -> str:
+    base = parent.data.tags.get("gan_lab.sweep_overrides", "").split() if parent else []
+    base = [o for o in base if o.split("=")[0].lstrip("+") not in keys]
+    chosen = [f"{k}={as_override(best.params[k])}" for k in keys if k in best.params]
+    return " ".join(["python -m gan_lab", *base, *chosen])
+
+
+def build(client: MlflowClient, target: str, out: Path) -> Path:
+    parent, runs = find_runs(client, target)
+    if not runs:
+        raise GanLabError(f"no runs found for {target} in {client.tracking_uri}")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for run in runs:
+        fid = run.data.metrics.get("fid")
+        ok = _status(run) == "FINISHED" and fid is not None and math.isfinite(fid)
+        rows.append(Row(run, _status(run), fid if ok else None, _download(client, run, out)))
+    rows.sort(key=lambda r: (r.fid is None, r.fid if r.fid is not None else 0, r.label))
+    keys = varying_params([r.run for r in rows])
+    history = {
+        r.run.info.run_name: [
+            (m.step, m.value) for m in client.get_metric_history(r.run.info.run_id, "fid")
+        ]
+        for r in rows
+    }
+    metric_over_epochs(history, "FID").savefig(out / "fid_over_epochs.png")
+    conclusions = _conclusions(rows, keys, importances(rows, keys), parent)
+    title = parent.info.run_name if parent else target
+    atomic_write(
+        out / "report.md", lambda tmp: tmp.write_text(_markdown(title, rows, keys, conclusions))
+    )
+    page = _html(title, rows, keys, conclusions, out)
+    atomic_write(out / "report.html", lambda tmp: tmp.write_text(page))
+    if parent is not None:
+        for name in ("report.md", "report.html", "fid_over_epochs.png"):
+            client.log_artifact(parent.info.run_id, str(out / name), "report")
+    return out / "report.md"
+
+
+def _columns(row: Row, keys: list[str]) -> list[tuple[str, str | Path | None]]:
+    """(header, value) of a row; a Path value is an image, None an image the run lacks."""
+    m = row.metrics
+    kid = _number(m.get("kid"), 3) + (
+        f" ± {_number(m.get('kid_std'), 2)}" if "kid_std" in m else ""
+    )
+    return [
+        ("run", row.label),
+        ("status", row.status),
+        *[(key, row.params.get(key, "")) for key in keys],
+        ("model", _model(row)),
+        ("loss curves (G, D real, D fake)", row.images.get("loss curves")),
+        ("final samples", row.images.get("final samples")),
+        ("FID", _number(row.fid)),
+        ("KID", kid),
+        *[(f"{q.split('_')[1]} %", _number(m[q] * 100, 3) if q in m else "") for q in QUALITY],
+    ]
+
+
+def _conclusions(
+    rows: list[Row], keys: list[str], weights: dict[str, float], parent: Run | None
+) -> list[str]:
+    lines = []
+    if weights:
+        shown = ", ".join(f"`{k}` {v:.2f}" for k, v in weights.items())
+        count = sum(r.fid is not None for r in rows)
+        lines.append(
+            f"Parameters that mattered most for FID (Optuna fANOVA over {count} runs): {shown}."
+        )
+    elif keys:
+        lines.append("Too few finished runs with an FID (3 needed) to rank the parameters.")
+    best = next((r for r in rows if r.fid is not None), None)
+    if best is not None:
+        lines.append(f"Best run: {best.label}, FID {_number(best.fid)}. Rerun it with:")
+        lines.append(f"`{_rerun_command(parent, best, keys)}`")
+    not_finished = [r for r in rows if r.status != "FINISHED"]
+    if not_finished:
+        lines.append(", ".join(f"{r.label}: {r.status}" for r in not_finished))
+    return lines
+
+
+def _markdown(title: str, rows: list[Row], keys: list[str], conclusions: list[str]) -> str:
+    def text(value: str | Path | None) -> str:
+        if isinstance(value, Path):
+            return f"![](images/{value.name})"
+        return (value or "").replace("|", "/")
+
+    header = [h for h, _ in _columns(rows[0], keys)]
+    lines = [
+        f"# {title}",
+        "",
+        f"{len(rows)} runs, sorted by FID.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines += ["| " + " | ".join(text(v) for _, v in _columns(r, keys)) + " |" for r in rows]
+    lines += ["", "![FID over epochs](fid_over_epochs.png)", "", "## Conclusions", ""]
+    return "\n".join(lines + [f"- {line}" for line in conclusions]) + "\n"
+
+
+def _embedded(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img src="data:image/png;base64,{data}" style="max-width:360px">'
+
+
+def _html(title: str, rows: list[Row], keys: list[str], conclusions: list[str], out: Path) -> str:
+    """The same table with every image embedded, so the page stands alone."""
+
+    def cell(value: str | Path | None) -> str:
+        return _embedded(value) if isinstance(value, Path) else html.escape(value or "")
+
+    header = "".join(f"<th>{html.escape(h)}</th>" for h, _ in _columns(rows[0], keys))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(v)}</td>" for _, v in _columns(r, keys)) + "</tr>"
+        for r in rows
+    )
+    items = "".join(f"<li>{html.escape(c)}</li>" for c in conclusions)
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px;"
+        "vertical-align:top}table{border-collapse:collapse}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{len(rows)} runs, sorted by FID.</p>"
+        f"<table><tr>{header}</tr>{body}</table>"
+        f"<h2>FID over epochs</h2>{_embedded(out / 'fid_over_epochs.png')}"
+        f"<h2>Conclusions</h2><ul>{items}</ul></body></html>"
+    )
+
+
+def report(target: str, out: str | None, tracking_uri: str | None) -> Path:
+    client = MlflowClient(resolve_uri(tracking_uri))
+    folder = Path(out) if out else Path("reports") / target.replace("/", "_").replace(":", "_")
+    path = build(client, target, folder)
+    print(f"report: {path} and {path.with_suffix('.html')}")
+    return path

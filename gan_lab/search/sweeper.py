@@ -1,0 +1,224 @@
+"""gan_lab's Optuna sweeper: Optuna 4+'s ask-and-tell API behind Hydra's Sweeper interface.
+
+    python -m gan_lab -m +search=anime_s2 data.path=<anime faces>
+
+hydra-optuna-sweeper 1.3 pins Optuna below 3 and cannot prune, hence this one. Each trial is one
+Hydra job, started through whichever launcher is configured (basic, joblib, Ray, submitit), with
+`trial.*` overrides that let the job report its FID each evaluation to the study and stop when
+the pruner gives up on it. With hydra.sweeper.n_jobs > 1, one thread per slot asks for a trial,
+launches it and tells its result, so a pruned trial frees its slot at once.
+
+The study lives in its own journal file (studies/<study_name>.journal by default; never MLflow's
+database), so running the same command again resumes it: finished trials count, trials that an
+interruption left running are run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from gan_lab.errors import GanLabError
+from gan_lab.search.space import parse_space
+from gan_lab.search.trial import open_storage
+
+log = logging.getLogger(__name__)
+
+TARGET = "hydra_plugins.gan_lab_plugins.optuna_sweeper.GanLabOptunaSweeper"
+FINISHED_STATES = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.PRUNED,
+    optuna.trial.TrialState.FAIL,
+)
+
+
+@dataclass
+class OptunaSweeperConf:
+    _target_: str = TARGET
+    study_name: str = "gan_lab"
+    storage: str | None = (
+        None  # a journal file path or a database URL; null: studies/<name>.journal
+    )
+    direction: str = "minimize"
+    objective: str = "fid"  # a key of the run's result: fid, kid, ...
+    n_trials: int = 20  # finished trials the study should have
+    n_jobs: int = 1  # trials at once (more than 1 needs a parallel launcher)
+    sampler: str = "tpe"  # tpe | random
+    seed: int | None = 0
+    pruner: str = "median"  # median | none
+    pruner_startup_trials: int = 3  # trials that finish before any is pruned
+    pruner_warmup_epochs: int = 0  # epochs of a trial before it can be pruned
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def _sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    raise GanLabError(f"hydra.sweeper.sampler={name!r} is not allowed: choose tpe or random")
+
+
+def _pruner(name: str, startup: int, warmup: int) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise GanLabError(f"hydra.sweeper.pruner={name!r} is not allowed: choose median or none")
+
+
+def requeue_interrupted(study: optuna.Study) -> int:
+    """Trials left RUNNING by an interrupted invocation end FAIL and are asked again, first.
+    Returns how many. (Only one sweeper may drive a study at a time.)"""
+    stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for trial in stale:
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+    return len(stale)
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Finished trials that count toward n_trials: interrupted ones (run again) do not."""
+    trials = study.get_trials(deepcopy=False)
+    requeued = {t.user_attrs["requeued_from"] for t in trials if "requeued_from" in t.user_attrs}
+    return sum(t.state in FINISHED_STATES and t.number not in requeued for t in trials)
+
+
+class OptunaSweeper(Sweeper):
+    def __init__(self, **conf: Any) -> None:
+        self.conf = OptunaSweeperConf(**{k: v for k, v in conf.items() if k != "_target_"})
+        self.lock = threading.Lock()
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def _study(self) -> tuple[optuna.Study, str]:
+        conf = self.conf
+        spec = conf.storage or str(Path("studies") / f"{conf.study_name}.journal")
+        if "://" not in spec:
+            spec = str(Path(spec).resolve())  # jobs in other folders or processes find it too
+        study = optuna.create_study(
+            study_name=conf.study_name,
+            storage=open_storage(spec),
+            pruner=_pruner(conf.pruner, conf.pruner_startup_trials, conf.pruner_warmup_epochs),
+            direction=conf.direction,
+            load_if_exists=True,
+        )
+        # Seeded by the trials so far: a resumed study draws new points, not the first ones again.
+        seed = None if conf.seed is None else conf.seed + len(study.trials)
+        study.sampler = _sampler(conf.sampler, seed)
+        return study, spec
+
+    def sweep(self, arguments: list[str]) -> list[JobReturn]:
+        conf = self.conf
+        if conf.n_jobs > 1 and type(self.launcher).__name__ == "BasicLauncher":
+            raise GanLabError(
+                f"hydra.sweeper.n_jobs={conf.n_jobs} needs a parallel launcher: add "
+                "hydra/launcher=joblib (or ray, slurm)"
+            )
+        space = parse_space(dict(conf.params), arguments)
+        study, spec = self._study()
+        requeued = requeue_interrupted(study)
+        todo = max(conf.n_trials - finished_count(study), 0)
+        log.info(
+            "study %s in %s: %d trials to run%s",
+            conf.study_name,
+            spec,
+            todo,
+            f" ({requeued} interrupted ones again)" if requeued else "",
+        )
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        trial_args = [
+            f"trial.study={conf.study_name}",
+            f"trial.storage='{spec}'",
+            f"trial.objective={conf.objective}",
+        ]
+        self.remaining = todo
+        results: list[JobReturn] = []
+
+        def slot() -> None:
+            while True:
+                with self.lock:
+                    if self.remaining <= 0:
+                        return
+                    self.remaining -= 1
+                    trial = study.ask(space.distributions)
+                overrides = [
+                    *space.overrides(trial.params),
+                    *trial_args,
+                    f"trial.number={trial.number}",
+                ]
+                (result,) = self.launcher.launch([overrides], initial_job_idx=trial.number)
+                with self.lock:
+                    self._tell(study, trial, result)
+                    results.append(result)
+
+        if conf.n_jobs == 1:
+            slot()
+        else:
+            with ThreadPoolExecutor(conf.n_jobs) as pool:
+                for future in [pool.submit(slot) for _ in range(conf.n_jobs)]:
+                    future.result()
+        self._summarise(study)
+        return results
+
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, result: JobReturn) -> None:
+        state, value = optuna.trial.TrialState.FAIL, None
+        outcome: dict = {}
+        if result.status == JobStatus.COMPLETED and isinstance(result.return_value, dict):
+            outcome = result.return_value
+            objective = outcome.get(self.conf.objective)
+            if outcome.get("status") == "PRUNED":
+                state = optuna.trial.TrialState.PRUNED
+            elif (
+                outcome.get("status") == "FINISHED"
+                and objective is not None
+                and math.isfinite(objective)
+            ):
+                state, value = optuna.trial.TrialState.COMPLETE, float(objective)
+        if state == optuna.trial.TrialState.FAIL:
+            reason = outcome.get("error") or f"no finite {self.conf.objective} in the result"
+            trial.set_user_attr("error", str(reason)[:1000])
+        study.tell(trial, value, state=state)
+        log.info(
+            "trial %d: %s%s", trial.number, state.name, f" {value:.4g}" if value is not None else ""
+        )
+
+    def _summarise(self, study: optuna.Study) -> None:
+        done = [
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.state == optuna.trial.TrialState.COMPLETE
+        ]
+        if not done:
+            log.warning("study %s: no trial completed", self.conf.study_name)
+            return
+        best = study.best_trial
+        args = " ".join(f"{k}={v}" for k, v in best.params.items())
+        log.info(
+            "study %s: best trial %d, %s %.4g: %s",
+            self.conf.study_name,
+            best.number,
+            self.conf.objective,
+            best.value,
+            args,
+        )
