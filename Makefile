@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench ui clean
+.PHONY: install run test lint format bench ui dashboard clean
 
 # MLflow's own local default store, at the project root: runs from `make run` and sweeps land here.
 MLFLOW_URI ?= sqlite:///$(CURDIR)/mlflow.db
@@ -42,8 +42,16 @@ ui: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_URI) \
 		--host 127.0.0.1 --port $(UI_PORT)
 
+# optuna-dashboard on 127.0.0.1 for a study's journal file (make dashboard STUDY=anime_s2).
+STUDY ?= quick
+DASHBOARD_PORT ?= 8080
+dashboard: install
+	$(PY) -m pip install --quiet -e '.[dashboard]'
+	@echo "optuna-dashboard for studies/$(STUDY).journal: open http://127.0.0.1:$(DASHBOARD_PORT)"
+	$(VENV)/bin/optuna-dashboard studies/$(STUDY).journal --host 127.0.0.1 --port $(DASHBOARD_PORT)
+
 bench: install
 	$(PY) benchmarks/train_throughput.py
 
 clean:
-	rm -rf outputs multirun .pytest_cache .ruff_cache  # the MLflow store (mlflow.db, mlruns/) stays
+	rm -rf outputs multirun .pytest_cache .ruff_cache  # MLflow's store and studies/ stay

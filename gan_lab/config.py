@@ -200,6 +200,9 @@ class TrialConfig:
     storage: str | None = None
     number: int | None = None
     objective: str = "fid"
+    pruner: str = "median"  # the job decides on pruning, so it needs the sweeper's pruner
+    pruner_startup_trials: int = 3
+    pruner_warmup_epochs: int = 0
 
 
 @dataclass

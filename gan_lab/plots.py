@@ -13,7 +13,7 @@ History = dict[str, list[tuple[int, float]]]
 def loss_curves(history: History, title: str = "") -> Figure:
     """G loss, D real loss and D fake loss against the training step."""
     # matplotlib.figure.Figure needs no pyplot and no display backend, so it is safe in workers.
-    figure = Figure(figsize=(6.4, 3.6), dpi=100)
+    figure = Figure(figsize=(6.4, 3.6), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     for key, label in LOSS_CURVES.items():
         points = sorted(history.get(key, []))
@@ -24,13 +24,12 @@ def loss_curves(history: History, title: str = "") -> Figure:
     axes.set_title(title)
     axes.legend(loc="upper right")
     axes.grid(alpha=0.3)
-    figure.tight_layout()
     return figure
 
 
 def metric_over_epochs(runs: dict[str, list[tuple[int, float]]], metric: str) -> Figure:
     """One line per run: `metric` (FID, say) against the epoch."""
-    figure = Figure(figsize=(7.2, 4.0), dpi=100)
+    figure = Figure(figsize=(7.2, 4.0), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     for name, points in runs.items():
         points = sorted(points)
@@ -41,5 +40,4 @@ def metric_over_epochs(runs: dict[str, list[tuple[int, float]]], metric: str) ->
     axes.grid(alpha=0.3)
     if any(runs.values()):
         axes.legend(fontsize="small")
-    figure.tight_layout()
     return figure

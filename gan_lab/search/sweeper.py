@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_lab.errors import GanLabError
 from gan_lab.search.space import parse_space
-from gan_lab.search.trial import open_storage
+from gan_lab.search.trial import make_pruner, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +69,6 @@ def _sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     raise GanLabError(f"hydra.sweeper.sampler={name!r} is not allowed: choose tpe or random")
-
-
-def _pruner(name: str, startup: int, warmup: int) -> optuna.pruners.BasePruner:
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup)
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    raise GanLabError(f"hydra.sweeper.pruner={name!r} is not allowed: choose median or none")
 
 
 def requeue_interrupted(study: optuna.Study) -> int:
@@ -117,7 +109,7 @@ class OptunaSweeper(Sweeper):
         study = optuna.create_study(
             study_name=conf.study_name,
             storage=open_storage(spec),
-            pruner=_pruner(conf.pruner, conf.pruner_startup_trials, conf.pruner_warmup_epochs),
+            pruner=make_pruner(conf.pruner, conf.pruner_startup_trials, conf.pruner_warmup_epochs),
             direction=conf.direction,
             load_if_exists=True,
         )
@@ -151,6 +143,9 @@ class OptunaSweeper(Sweeper):
             f"trial.study={conf.study_name}",
             f"trial.storage='{spec}'",
             f"trial.objective={conf.objective}",
+            f"trial.pruner={conf.pruner}",
+            f"trial.pruner_startup_trials={conf.pruner_startup_trials}",
+            f"trial.pruner_warmup_epochs={conf.pruner_warmup_epochs}",
         ]
         self.remaining = todo
         results: list[JobReturn] = []

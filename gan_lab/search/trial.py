@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 
 from gan_lab.config import TrialConfig
+from gan_lab.errors import GanLabError
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,24 @@ def open_storage(spec: str):
     return JournalStorage(JournalFileBackend(spec))
 
 
+def make_pruner(name: str, startup: int, warmup: int) -> optuna.pruners.BasePruner:
+    """startup: trials that must finish before any is pruned; warmup: a trial's first epochs,
+    which are never pruned (Optuna prunes from step n_warmup_steps on, and epochs count from 1)."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup + 1)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise GanLabError(f"hydra.sweeper.pruner={name!r} is not allowed: choose median or none")
+
+
 class TrialReporter:
     """Reports `trial.objective` each evaluation; asks the run to stop when the trial is pruned
     or its objective is not finite."""
 
     def __init__(self, cfg: TrialConfig) -> None:
         storage = optuna.storages.get_storage(open_storage(cfg.storage))
-        study = optuna.load_study(study_name=cfg.study, storage=storage)
+        pruner = make_pruner(cfg.pruner, cfg.pruner_startup_trials, cfg.pruner_warmup_epochs)
+        study = optuna.load_study(study_name=cfg.study, storage=storage, pruner=pruner)
         study_id = storage.get_study_id_from_name(cfg.study)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, cfg.number)
         # Optuna has no public way to attach to a trial that another process asked for; its

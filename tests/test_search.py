@@ -1,0 +1,162 @@
+"""gan_lab's Optuna sweeper on tiny studies over synthetic data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from gan_lab.config import compose
+from gan_lab.search.space import parse_space
+from gan_lab.search.trial import open_storage
+from tests.conftest import TINY, with_defaults
+from tests.test_sweeps import run_cli, stand_in_metrics
+
+
+def _study(journal, name: str = "s") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(str(journal)))
+
+
+def test_the_search_space_speaks_hydras_override_grammar():
+    space = parse_space(
+        {
+            "optim.lr": "tag(log, interval(1e-5, 1e-3))",
+            "train.batch_size": "choice(10, 64, 256)",
+            "model.generator.filters": "choice([128,64,32],[128,64,64])",
+            "init": "choice(normal, he_normal)",
+            "optim.betas": "[0.5,0.999]",
+        },
+        ["train.epochs=range(10,30,step=10)", "data=synthetic"],
+    )
+    lr = space.distributions["optim.lr"]
+    assert (lr.low, lr.high, lr.log) == (1e-5, 1e-3, True)
+    assert space.distributions["train.batch_size"].choices == ("10", "64", "256")
+    assert space.distributions["model.generator.filters"].choices == ("[128,64,32]", "[128,64,64]")
+    assert space.distributions["train.epochs"].choices == ("10", "20")
+    assert space.fixed == ["optim.betas=[0.5,0.999]", "data=synthetic"]
+    params = {"optim.lr": 1e-4, "model.generator.filters": "[128,64,64]", "init": "he_normal"}
+    config = compose(*space.overrides(params))  # every override composes into a valid config
+    assert config.model.generator.filters == [128, 64, 64] and config.init.name == "he_normal"
+
+
+SEARCH = [
+    "-m",
+    "hydra/sweeper=gan_lab_optuna",
+    "hydra.sweeper.study_name=s",
+    "hydra.sweeper.pruner_startup_trials=2",
+    "hydra.sweeper.pruner_warmup_epochs=1",
+    "optim.lr=0.002",
+    "optim.lr_g=choice(0.002,0.001,1e-12)",
+    "init.std=choice(0.02,1e+30)",
+]
+TRIAL_RUN = [
+    "metrics=standard",
+    "metrics.every=1",
+    "metrics.num_samples=64",
+    "metrics.kid_subset_size=32",
+    "data.num_images=192",
+    "train.epochs=3",
+]
+
+
+def test_a_study_prunes_a_hopeless_trial_survives_a_failing_one_and_resumes(tmp_path, monkeypatch):
+    """Trials 0 and 1 train; trial 2's generator cannot learn (lr_g 1e-12) and is pruned at epoch
+    2 of 3; trial 3 diverges (weights drawn with std 1e30) and fails. The same command with
+    n_trials=5 then runs one trial more instead of starting over."""
+    monkeypatch.chdir(tmp_path)
+    stand_in_metrics(monkeypatch)
+    journal = tmp_path / "studies" / "s.journal"
+    study = optuna.create_study(study_name="s", storage=open_storage(str(journal)))
+    for lr_g, std in (("0.002", "0.02"), ("0.001", "0.02"), ("1e-12", "0.02"), ("0.002", "1e+30")):
+        study.enqueue_trial({"optim.lr_g": lr_g, "init.std": std})
+    args = [*SEARCH, *with_defaults(*TRIAL_RUN), f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    run_cli(monkeypatch, *args, "hydra.sweeper.n_trials=4")
+    trials = _study(journal).trials
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE,
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+        TrialState.FAIL,
+    ]
+    assert max(trials[2].intermediate_values) == 2  # stopped after epoch 2 of 3
+    assert "RunDiverged" in trials[3].user_attrs["error"]
+
+    run_cli(monkeypatch, *args, "hydra.sweeper.n_trials=5")
+    resumed = _study(journal).trials
+    assert len(resumed) == 5 and resumed[4].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert [t.state for t in resumed[:4]] == [t.state for t in trials]
+
+
+def test_an_interrupted_trial_runs_again(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "studies" / "s.journal"
+    study = optuna.create_study(study_name="s", storage=open_storage(str(journal)))
+    interrupted = study.ask({"optim.lr_g": optuna.distributions.FloatDistribution(1e-4, 1e-3)})
+    args = [
+        "-m",
+        "hydra/sweeper=gan_lab_optuna",
+        "hydra.sweeper.study_name=s",
+        "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.objective=d_loss_real",
+        "optim.lr_g=interval(1e-4,1e-3)",
+        *with_defaults("train.epochs=1"),
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
+    run_cli(monkeypatch, *args)
+    trials = _study(journal).trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert trials[1].params == interrupted.params  # the same point, asked again
+
+
+def test_more_jobs_than_one_need_a_parallel_launcher(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        run_cli(
+            monkeypatch,
+            "-m",
+            "hydra/sweeper=gan_lab_optuna",
+            "hydra.sweeper.n_jobs=2",
+            "optim.lr=interval(1e-4,1e-3)",
+            *with_defaults(),
+        )
+    assert exited.value.code == 2
+    assert "needs a parallel launcher" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_trials_run_in_parallel_through_the_joblib_launcher_as_child_runs(tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = [
+        sys.executable,
+        "-m",
+        "gan_lab",
+        "-m",
+        "hydra/sweeper=gan_lab_optuna",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.study_name=p",
+        "hydra.sweeper.objective=d_loss_real",
+        "optim.lr=tag(log,interval(1e-4,1e-2))",
+        *TINY[1:],
+        "metrics=none",
+        "train.epochs=1",
+        "train.batch_size=8",
+        f"tracking.uri={store}",
+        "tracking.log_model=false",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    trials = _study(tmp_path / "studies" / "p.journal", "p").trials
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name("gan_lab").experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("gan_lab.kind") == "sweep")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(int(r.data.tags["gan_lab.trial"]) for r in children) == [0, 1, 2, 3]
