@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench ui dashboard clean
+.PHONY: install run test lint format bench ui dashboard docker-build docker-up clean
 
 # MLflow's own local default store, at the project root: runs from `make run` and sweeps land here.
 MLFLOW_URI ?= sqlite:///$(CURDIR)/mlflow.db
@@ -25,7 +25,13 @@ $(STAMP): pyproject.toml
 run: install
 	$(PY) -m gan_lab train.epochs=15 metrics.num_samples=256 metrics.every=0
 
-test: install
+# The tests also cover the Ray and SLURM (submitit) launchers: their extras come on top.
+TEST_STAMP := $(VENV)/.installed-test
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,offline-fid,ray,slurm]'
+	touch $(TEST_STAMP)
+
+test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
 lint: install
@@ -49,6 +55,16 @@ dashboard: install
 	$(PY) -m pip install --quiet -e '.[dashboard]'
 	@echo "optuna-dashboard for studies/$(STUDY).journal: open http://127.0.0.1:$(DASHBOARD_PORT)"
 	$(VENV)/bin/optuna-dashboard studies/$(STUDY).journal --host 127.0.0.1 --port $(DASHBOARD_PORT)
+
+# The Docker stack (needs a Docker engine with the NVIDIA container toolkit for the GPUs).
+COMPOSE := docker compose -f docker/compose.yaml
+docker-build:
+	$(COMPOSE) build
+
+docker-up:
+	$(COMPOSE) up --detach db mlflow
+	@echo "MLflow server: http://127.0.0.1:5000"
+	$(COMPOSE) run --rm trainer
 
 bench: install
 	$(PY) benchmarks/train_throughput.py

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,6 +26,9 @@ from gan_lab.errors import GanLabError
 
 register_schema()
 log = logging.getLogger("gan_lab")
+# conf/hydra/launcher/ray.yaml deliberately shadows hydra-ray-launcher's own `ray` option (one GPU
+# per job by default); Hydra then validates it against the plugin's schema and says so each time.
+warnings.filterwarnings("ignore", message="'hydra/launcher/ray' is validated against ConfigStore")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")

@@ -222,9 +222,17 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SWEEPS_DIR = CONF_DIR.parent / "sweeps"  # on the search path through hydra_plugins/gan_lab_plugins
 
 
+def gpus_per_job(per_job: float = 1) -> float:
+    """`${gan_lab_gpus:N}` in launcher configs: N GPUs per job where there are GPUs, else 0, so a
+    GPU sweep config also runs, on the CPU, where there is none."""
+    return per_job if torch.cuda.is_available() else 0
+
+
 def register_schema() -> None:
-    """Make the schema available to conf/config.yaml's defaults list as `gan_lab_schema`."""
+    """Make the schema available to conf/config.yaml's defaults list as `gan_lab_schema`, and
+    the resolvers to the configs."""
     ConfigStore.instance().store(name="gan_lab_schema", node=Config)
+    OmegaConf.register_new_resolver("gan_lab_gpus", gpus_per_job, replace=True)
 
 
 def compose(*overrides: str) -> Config:

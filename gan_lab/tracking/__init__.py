@@ -145,6 +145,8 @@ def environment_tags(device: torch.device) -> dict[str, str]:
             tags["mlflow.source.git.commit"] = result.stdout.strip()
     if device.type == "cuda":
         tags["gan_lab.device"] = torch.cuda.get_device_name(device)
+        # set per job by Ray and SLURM: which physical GPU the job got
+        tags["gan_lab.cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES", "all")
     else:
         tags["gan_lab.device"] = f"cpu ({torch.get_num_threads()} threads)"
     return tags

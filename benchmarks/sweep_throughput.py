@@ -1,0 +1,82 @@
+"""Wall time of a sweep of 8 short runs: one after another (Hydra's basic launcher) against the
+Ray launcher on the same hardware, as a ratio. With GPUs it also compares one job per GPU with
+four jobs packed on each GPU (hydra.launcher.ray.remote.num_gpus=0.25).
+
+Each run trains the small dcgan32 on the synthetic data (`--epochs`, no metrics, no tracking),
+so the figures measure how the launchers place jobs, start-up included.
+
+    python benchmarks/sweep_throughput.py                 # CPU, or the GPUs when there are some
+    python benchmarks/sweep_throughput.py --epochs 3 --runs 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+
+def sweep_seconds(extra: list[str], runs: int, epochs: int, folder: str) -> float:
+    lrs = ",".join(f"{(i + 1) * 5e-5:.6g}" for i in range(runs))
+    command = [
+        sys.executable,
+        "-m",
+        "gan_lab",
+        "-m",
+        f"optim.lr={lrs}",
+        f"train.epochs={epochs}",
+        "metrics=none",
+        "tracking=none",
+        "train.progress=false",
+        f"hydra.sweep.dir={folder}",
+        *extra,
+    ]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=folder)
+    if result.returncode:
+        sys.exit(result.stderr[-2000:])
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+    gpus = torch.cuda.device_count()
+    device = [f"train.device={'cuda' if gpus else 'cpu'}"]
+    settings = [("sequential (basic launcher)", device)]
+    if gpus:
+        settings.append((f"Ray, 1 job per GPU ({gpus} GPUs)", [*device, "hydra/launcher=ray"]))
+        settings.append(
+            (
+                "Ray, 4 jobs per GPU",
+                [*device, "hydra/launcher=ray", "hydra.launcher.ray.remote.num_gpus=0.25"],
+            )
+        )
+    else:
+        cores = torch.get_num_threads()
+        settings.append(
+            (f"Ray, {cores} jobs at once on {cores} cores", [*device, "hydra/launcher=ray"])
+        )
+    print(f"{args.runs} runs of dcgan32, {args.epochs} epochs each on 4,096 synthetic images")
+    baseline = None
+    for name, extra in settings:
+        with tempfile.TemporaryDirectory() as folder:
+            seconds = sweep_seconds(extra, args.runs, args.epochs, folder)
+        baseline = baseline or seconds
+        print(
+            f"{name:42} {seconds:7.1f} s   {args.runs / seconds * 60:6.1f} runs/min   "
+            f"speed-up {baseline / seconds:.2f}x",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
