@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from gan_lab.config import CONF_DIR, Config, compose
 
@@ -44,6 +47,35 @@ def tiny_config():
         return compose_config(*with_defaults(*overrides))
 
     return make
+
+
+def tracked_sweep(tmp_path: Path, *args: str):
+    """`python -m gan_lab -m <args>` on the tiny model with metrics off, tracked in a new sqlite
+    store in tmp_path. Returns the MLflow client, the sweep's parent run and its children."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = [
+        sys.executable,
+        "-m",
+        "gan_lab",
+        "-m",
+        *TINY[1:],
+        "metrics=none",
+        "train.epochs=1",
+        f"tracking.uri={store}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *args,
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(store)
+    runs = client.search_runs(
+        [client.get_experiment_by_name("gan_lab").experiment_id], max_results=1000
+    )
+    parents = [r for r in runs if r.data.tags.get("gan_lab.kind") == "sweep"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    return client, parent, children
 
 
 @pytest.fixture

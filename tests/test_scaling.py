@@ -17,7 +17,7 @@ import torch
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import ROOT, TINY, compose_config
+from tests.conftest import ROOT, compose_config, tracked_sweep
 
 HAS_RAY = importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None
 HAS_SUBMITIT = importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
@@ -26,27 +26,9 @@ DOCKER = ROOT / "docker"
 
 def _sweep(tmp_path: Path, *args: str) -> list:
     """A tracked multirun of the tiny model; returns the sweep's child runs."""
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    command = [
-        sys.executable,
-        "-m",
-        "gan_lab",
-        "-m",
-        *TINY[1:],
-        "metrics=none",
-        "train.epochs=1",
-        f"tracking.uri={store}",
-        "tracking.log_model=false",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
-        *args,
-    ]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    client = MlflowClient(store)
-    runs = client.search_runs([client.get_experiment_by_name("gan_lab").experiment_id])
-    parents = [r for r in runs if r.data.tags.get("gan_lab.kind") == "sweep"]
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    return [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    _, parent, children = tracked_sweep(tmp_path, "tracking.log_model=false", *args)
+    assert parent.info.status == "FINISHED"
+    return children
 
 
 def _most_at_once(runs: list) -> int:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import optuna
 import pytest
-from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from gan_lab.config import compose
 from gan_lab.search.space import parse_space
 from gan_lab.search.trial import open_storage
-from tests.conftest import TINY, with_defaults
+from tests.conftest import tracked_sweep, with_defaults
 from tests.test_sweeps import run_cli, stand_in_metrics
 
 
@@ -129,12 +125,8 @@ def test_more_jobs_than_one_need_a_parallel_launcher(tmp_path, monkeypatch, caps
 
 @pytest.mark.slow
 def test_trials_run_in_parallel_through_the_joblib_launcher_as_child_runs(tmp_path):
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    command = [
-        sys.executable,
-        "-m",
-        "gan_lab",
-        "-m",
+    client, parent, children = tracked_sweep(
+        tmp_path,
         "hydra/sweeper=gan_lab_optuna",
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
@@ -143,20 +135,9 @@ def test_trials_run_in_parallel_through_the_joblib_launcher_as_child_runs(tmp_pa
         "hydra.sweeper.study_name=p",
         "hydra.sweeper.objective=d_loss_real",
         "optim.lr=tag(log,interval(1e-4,1e-2))",
-        *TINY[1:],
-        "metrics=none",
-        "train.epochs=1",
         "train.batch_size=8",
-        f"tracking.uri={store}",
         "tracking.log_model=false",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
-    ]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
+    )
     trials = _study(tmp_path / "studies" / "p.journal", "p").trials
     assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
-    client = MlflowClient(store)
-    runs = client.search_runs([client.get_experiment_by_name("gan_lab").experiment_id])
-    parent = next(r for r in runs if r.data.tags.get("gan_lab.kind") == "sweep")
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(int(r.data.tags["gan_lab.trial"]) for r in children) == [0, 1, 2, 3]

@@ -14,7 +14,7 @@ import gan_lab.train
 from gan_lab.errors import RunDiverged
 from gan_lab.run import run
 from gan_lab.tracking import LocalTracker, RunInfo, flatten
-from tests.conftest import TINY, with_defaults
+from tests.conftest import tracked_sweep, with_defaults
 
 STEPS_PER_EPOCH = 96 // 16  # TINY: 96 images, batch 16, metrics read every 2 steps
 
@@ -145,35 +145,8 @@ def test_local_tracker_reads_its_own_history(tmp_path):
     assert tracker.metric_history(["g_loss"]) == {"g_loss": [(10, 1.5), (20, 1.25)]}
 
 
-def _sweep(tmp_path, store: str, *args: str) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "gan_lab",
-        "-m",
-        *TINY[1:],
-        "metrics=none",
-        "train.epochs=1",
-        f"tracking.uri={store}",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
-        *args,
-    ]
-    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-
-
-def _parent_and_children(store: str):
-    client, runs = _runs(store)
-    parents = [r for r in runs if r.data.tags.get("gan_lab.kind") == "sweep"]
-    assert len(parents) == 1
-    parent = parents[0]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    return client, parent, children
-
-
 def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store):
-    result = _sweep(tmp_path, store, "optim.lr=1e-4,2e-4,3e-4")
-    assert result.returncode == 0, result.stderr
-    client, parent, children = _parent_and_children(store)
+    client, parent, children = tracked_sweep(tmp_path, "optim.lr=1e-4,2e-4,3e-4")
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["jobs"] == 3 and parent.data.metrics["jobs_finished"] == 3
     assert sorted(c.data.params["optim.lr"] for c in children) == ["0.0001", "0.0002", "0.0003"]
@@ -184,9 +157,7 @@ def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store):
 
 
 def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):
-    result = _sweep(tmp_path, store, "init=normal", "init.std=0.02,1e30,0.03")
-    assert result.returncode == 0, result.stderr
-    client, parent, children = _parent_and_children(store)
+    client, parent, children = tracked_sweep(tmp_path, "init=normal", "init.std=0.02,1e30,0.03")
     status = {c.data.params["init.std"]: c.info.status for c in children}
     assert status == {"0.02": "FINISHED", "1e+30": "FAILED", "0.03": "FINISHED"}
     assert parent.info.status == "FINISHED"
@@ -197,16 +168,13 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):
 @pytest.mark.slow
 def test_four_parallel_jobs_share_one_fresh_store(tmp_path, store):
     """Hydra's joblib launcher runs 4 processes at once against a store that did not exist."""
-    result = _sweep(
+    client, parent, children = tracked_sweep(
         tmp_path,
-        store,
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=4",
         "optim.lr=1e-4,2e-4,3e-4,4e-4",
         "train.epochs=2",
     )
-    assert result.returncode == 0, result.stderr
-    client, parent, children = _parent_and_children(store)
     assert len(children) == 4
     for child in children:
         run_id = child.info.run_id
