@@ -28,8 +28,9 @@ def loss_curves(history: History, title: str = "") -> Figure:
 
 
 def metric_over_epochs(runs: dict[str, list[tuple[int, float]]], metric: str) -> Figure:
-    """One line per run: `metric` (FID, say) against the epoch."""
-    figure = Figure(figsize=(7.2, 4.0), dpi=100, layout="constrained")
+    """One line per run: `metric` (FID, say) against the epoch. Save it with
+    bbox_inches="tight": the legend sits outside the axes."""
+    figure = Figure(figsize=(7.2, 4.0), dpi=100)
     axes = figure.add_subplot()
     for name, points in runs.items():
         points = sorted(points)
@@ -39,5 +40,5 @@ def metric_over_epochs(runs: dict[str, list[tuple[int, float]]], metric: str) ->
     axes.set_ylabel(metric)
     axes.grid(alpha=0.3)
     if any(runs.values()):
-        axes.legend(fontsize="small")
+        axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return figure

@@ -15,6 +15,7 @@ import base64
 import html
 import logging
 import math
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,14 +208,18 @@ def build(client: MlflowClient, target: str, out: Path) -> Path:
     rows.sort(key=lambda r: (r.fid is None, r.fid if r.fid is not None else 0, r.label))
     keys = varying_params([r.run for r in rows])
     history = {
-        r.run.info.run_name: [
+        r.label: [
             (m.step, m.value) for m in client.get_metric_history(r.run.info.run_id, "fid")
         ]
         for r in rows
     }
-    metric_over_epochs(history, "FID").savefig(out / "fid_over_epochs.png")
+    metric_over_epochs(history, "FID").savefig(out / "fid_over_epochs.png", bbox_inches="tight")
     conclusions = _conclusions(rows, keys, importances(rows, keys), parent)
-    title = parent.info.run_name if parent else target
+    experiment = client.get_experiment(runs[0].info.experiment_id).name
+    title = f"{experiment}: sweep {parent.info.run_id[:8]}" if parent else experiment
+    if parent is not None:
+        command = parent.data.tags.get("gan_lab.sweep_overrides", "")
+        conclusions.insert(0, f"Sweep: `python -m gan_lab -m {command}`")
     atomic_write(
         out / "report.md", lambda tmp: tmp.write_text(_markdown(title, rows, keys, conclusions))
     )
@@ -316,6 +321,7 @@ def _html(title: str, rows: list[Row], keys: list[str], conclusions: list[str], 
 
 
 def report(target: str, out: str | None, tracking_uri: str | None) -> Path:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client = MlflowClient(resolve_uri(tracking_uri))
     folder = Path(out) if out else Path("reports") / target.replace("/", "_").replace(":", "_")
     path = build(client, target, folder)
