@@ -35,12 +35,12 @@ test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check gan_lab tests benchmarks
-	$(VENV)/bin/ruff format --check gan_lab tests benchmarks
+	$(VENV)/bin/ruff check gan_lab tests benchmarks hydra_plugins
+	$(VENV)/bin/ruff format --check gan_lab tests benchmarks hydra_plugins
 
 format: install
-	$(VENV)/bin/ruff check --fix gan_lab tests benchmarks
-	$(VENV)/bin/ruff format gan_lab tests benchmarks
+	$(VENV)/bin/ruff check --fix gan_lab tests benchmarks hydra_plugins
+	$(VENV)/bin/ruff format gan_lab tests benchmarks hydra_plugins
 
 # The MLflow UI on 127.0.0.1 only, against the same store as the runs.
 ui: install

@@ -208,9 +208,7 @@ def build(client: MlflowClient, target: str, out: Path) -> Path:
     rows.sort(key=lambda r: (r.fid is None, r.fid if r.fid is not None else 0, r.label))
     keys = varying_params([r.run for r in rows])
     history = {
-        r.label: [
-            (m.step, m.value) for m in client.get_metric_history(r.run.info.run_id, "fid")
-        ]
+        r.label: [(m.step, m.value) for m in client.get_metric_history(r.run.info.run_id, "fid")]
         for r in rows
     }
     metric_over_epochs(history, "FID").savefig(out / "fid_over_epochs.png", bbox_inches="tight")
