@@ -49,6 +49,12 @@ def tiny_config():
     return make
 
 
+def gan_lab_cli(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`python -m gan_lab <args>` in a process of its own, run in `cwd`."""
+    command = [sys.executable, "-m", "gan_lab", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
 def tracked_sweep(tmp_path: Path, *args: str):
     """`python -m gan_lab -m <args>` on the tiny model with metrics off, tracked in a new sqlite
     store in tmp_path. Returns the MLflow client, the sweep's parent run and its children."""

@@ -15,7 +15,7 @@ import torch
 from gan_lab import checkpoint
 from gan_lab.errors import GanLabError, RunDiverged
 from gan_lab.run import run
-from tests.conftest import TINY, with_defaults
+from tests.conftest import TINY, gan_lab_cli, with_defaults
 
 
 def _weights(run_dir):
@@ -96,20 +96,7 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
     process.wait()
     epochs_done = _weights(killed)["step"] // (960 // 16)
     assert epochs_done >= 1
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gan_lab",
-            *args,
-            "train.resume=auto",
-            f"hydra.run.dir={killed}",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = gan_lab_cli(tmp_path, *args, "train.resume=auto", f"hydra.run.dir={killed}")
     assert resumed.returncode == 0, resumed.stderr
     run(tiny_config("data.num_images=960", "train.epochs=4"), tmp_path / "straight")
     _assert_same_state(_weights(tmp_path / "straight"), _weights(killed))
@@ -177,22 +164,14 @@ def test_training_on_cuda_keeps_the_images_on_the_device(tmp_path, tiny_config):
 
 
 def test_multirun_gives_each_job_its_own_folder(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gan_lab",
-            "-m",
-            "optim.lr=1e-4,2e-4,3e-4",
-            "train.epochs=1",
-            "train.max_steps=2",
-            *with_defaults()[1:],
-            f"hydra.sweep.dir={tmp_path / 'sweep'}",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = gan_lab_cli(
+        tmp_path,
+        "-m",
+        "optim.lr=1e-4,2e-4,3e-4",
+        "train.epochs=1",
+        "train.max_steps=2",
+        *with_defaults()[1:],
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
     )
     assert result.returncode == 0, result.stderr
     jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())

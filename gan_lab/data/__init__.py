@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from gan_lab.config import ConfigError, DataConfig
+from gan_lab.config import DataConfig
 from gan_lab.data import sources
 from gan_lab.data.preprocess import Preprocess, decode, preprocess, to_channels
 from gan_lab.data.synthetic import synthetic_images
@@ -34,13 +34,11 @@ CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 
 
 def image_shape(data: DataConfig, model_shape: tuple[int, int, int]) -> tuple[int, int, int]:
-    """The (channels, size, size) the data set will have; synthetic data follows the model."""
+    """The (channels, size, size) the data set will have: null size or channels (synthetic data;
+    validation requires a size elsewhere) follow the model."""
     channels = data.channels if data.channels is not None else model_shape[0]
-    if data.size is None:
-        if data.name != "synthetic":
-            raise ConfigError("data.size", None, f"give the image size for data={data.name}")
-        return channels, model_shape[1], model_shape[2]
-    return channels, data.size, data.size
+    size = data.size if data.size is not None else model_shape[1]
+    return channels, size, size
 
 
 def cache_dir(data: DataConfig) -> Path:

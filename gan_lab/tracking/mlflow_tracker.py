@@ -1,7 +1,7 @@
 """MLflow tracking: one MLflow run per gan_lab run (a child of the sweep's run in a multirun).
 
 Metrics and images go through MLflow's asynchronous logging, so a logging step never waits for
-the store; everything is flushed before the run is ended or read back.
+the store; ending the run writes out what is still queued.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class MlflowTracker:
         resume_run_id: str | None = None,
     ) -> None:
         self.uri = resolve_uri(uri)
-        mlflow.set_tracking_uri(self.uri)  # the fluent calls (log_model, flush) use this store
+        mlflow.set_tracking_uri(self.uri)  # the fluent mlflow.pytorch.log_model uses this store
         self.client = connect(self.uri)
         self.logged_until: dict[str, int] = {}  # per metric: the last step already in the store
         # Every metric point of this run, kept here so that reading it back needs no flush
