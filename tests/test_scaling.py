@@ -48,6 +48,7 @@ def test_ray_runs_four_cpu_jobs_two_at_a_time_under_one_parent(tmp_path):
         "hydra/launcher=ray",
         "hydra.launcher.ray.init.num_cpus=2",
         "optim.lr=1e-4,2e-4,3e-4,4e-4",
+        "data.num_images=480",  # jobs long enough that the two slots surely overlap
     )
     assert len(children) == 4 and all(r.info.status == "FINISHED" for r in children)
     assert sorted(r.data.params["optim.lr"] for r in children) == [
