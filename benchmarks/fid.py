@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gan_lab.config import MetricsConfig, compose, resolve_device
+from gan_lab.config import MetricsConfig, compose
 from gan_lab.data.synthetic import synthetic_images
+from gan_lab.devices import resolve_device
 from gan_lab.metrics import Evaluator, to_uint8
 from gan_lab.metrics.inception import find_weights
 from gan_lab.models.dcgan import Generator, ImageGenerator

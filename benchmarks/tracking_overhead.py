@@ -18,13 +18,16 @@ from pathlib import Path
 
 import torch
 
-from gan_lab.config import compose, resolve_device
+from gan_lab.config import compose
 from gan_lab.data import image_shape, load_images
 from gan_lab.data.batches import BatchSource
-from gan_lab.losses import GanLoss
-from gan_lab.run import build_gan
+from gan_lab.devices import resolve_device
+from gan_lab.loop import LoopSettings, fit
+from gan_lab.losses import make_loss
+from gan_lab.models.gan import build_gan
+from gan_lab.outcome import RunResult, Status
+from gan_lab.sampling import Latents
 from gan_lab.tracking import RunInfo, open_tracker
-from gan_lab.train import Latents, LoopSettings, fit
 
 
 def timed_run(overrides: list[str], folder: Path, steps: int) -> tuple[float, float]:
@@ -32,16 +35,16 @@ def timed_run(overrides: list[str], folder: Path, steps: int) -> tuple[float, fl
     config = compose(*overrides)
     device = resolve_device(config.train.device)
     torch.manual_seed(0)
-    gan, shape = build_gan(config, device)
-    images = load_images(config.data, image_shape(config.data, shape)).images
+    gan = build_gan(config, device)
+    images = load_images(config.data, image_shape(config.data, gan.generator.output_shape)).images
     batches = BatchSource(images, config.train.batch_size, device, gan.generator.output_range, 0)
     latents = Latents(config.model.latent_dim, "normal", device, 0)
     tracker = open_tracker(config.tracking, folder, RunInfo(name="benchmark"))
     settings = LoopSettings(10**6, steps, config.tracking.log_every, "fp32", progress=False)
     start = time.perf_counter()
-    fit(gan, batches, latents, GanLoss(config.loss), tracker, settings)
+    fit(gan, batches, latents, make_loss(config.loss), tracker, settings)
     loop = time.perf_counter() - start
-    tracker.finish()  # MLflow writes out its asynchronous queue here
+    tracker.finish(RunResult(Status.FINISHED))  # MLflow writes out its asynchronous queue here
     return steps * config.train.batch_size / loop, time.perf_counter() - start - loop
 
 

@@ -17,12 +17,15 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_lab.config import compose, resolve_device
+from gan_lab.config import compose
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
-from gan_lab.losses import GanLoss
-from gan_lab.run import build_gan
-from gan_lab.train import Latents, LoopSettings, fit
+from gan_lab.devices import resolve_device
+from gan_lab.loop import LoopSettings, fit
+from gan_lab.losses import make_loss
+from gan_lab.models.dcgan import output_shape
+from gan_lab.models.gan import build_gan
+from gan_lab.sampling import Latents
 
 PRESETS = [
     "dcgan32",
@@ -49,10 +52,10 @@ def _sync(device: torch.device) -> None:
 def gan_lab_loop(
     config, images: torch.Tensor, device: torch.device, warmup: int, steps: int
 ) -> float:
-    gan, _ = build_gan(config, device)
+    gan = build_gan(config, device)
     batches = BatchSource(images, config.train.batch_size, device, gan.generator.output_range, 0)
     latents = Latents(config.model.latent_dim, "normal", device, 0)
-    loss = GanLoss(config.loss)
+    loss = make_loss(config.loss)
 
     def settings(max_steps: int) -> LoopSettings:
         return LoopSettings(
@@ -75,7 +78,7 @@ def examples_loop(
     config, images: torch.Tensor, device: torch.device, warmup: int, steps: int
 ) -> float:
     """pytorch/examples dcgan/main.py's loop, on gan_lab's networks (whose D returns logits)."""
-    gan, _ = build_gan(config, device)
+    gan = build_gan(config, device)
     net_g, net_d = gan.generator, gan.discriminator
     low, high = net_g.output_range
     floats = images.float() / 255 * (high - low) + low
@@ -153,7 +156,7 @@ def main() -> None:
             f"train.precision={args.precision}",
             f"train.device={args.device}",
         )
-        gan, shape = build_gan(config, torch.device("cpu"))
+        shape = output_shape(config.model)
         count = args.batch_size * (args.warmup + args.steps)
         images = torch.from_numpy(synthetic_images(count, shape[1], shape[0], seed=0))
         ours = gan_lab_loop(config, images, device, args.warmup, args.steps)

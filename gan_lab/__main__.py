@@ -1,6 +1,6 @@
 """Entry point: `python -m gan_lab [overrides]` and the `gan-lab` console script.
 
-Thin on purpose: Hydra composes conf/, the schema validates, run.py builds and trains.
+Thin on purpose: Hydra composes conf/, the schema checks, run.py trains and says how it ended.
 A user error (bad config key, type or value; missing data) is printed as one line with exit
 status 2; anything else is a bug and keeps its traceback.
 """
@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_lab.config import CONF_DIR, Config, register_schema, to_config
 from gan_lab.errors import GanLabError
+from gan_lab.outcome import Reason, RunResult, Status
 
 register_schema()
 log = logging.getLogger("gan_lab")
@@ -32,52 +34,50 @@ warnings.filterwarnings("ignore", message="'hydra/launcher/ray' is validated aga
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """One Hydra job. In a multirun a failed job is logged and reported in its return value,
-    so that the sweep's other jobs go on and its parent run is closed."""
-    from gan_lab.tracking import RunInfo  # after composition: --help and config errors stay fast
+def job(cfg: DictConfig) -> RunResult:
+    """One Hydra job: type and check the config, run it. In a multirun every ending, a failure
+    too, is returned to the sweep so that its other jobs go on; a single run exits with it."""
+    from gan_lab.run import run  # after composition: --help and config errors stay fast
+    from gan_lab.tracking import RunInfo, tags
 
     hydra_config = HydraConfig.get()
-    job = hydra_config.job
+    multirun = hydra_config.mode == RunMode.MULTIRUN
     info = RunInfo(
-        name=job.override_dirname or "default",
-        tags={"gan_lab.overrides": job.override_dirname},
+        name=hydra_config.job.override_dirname or "default",
+        tags={tags.OVERRIDES: hydra_config.job.override_dirname},
     )
-    if not OmegaConf.is_missing(job, "num"):  # set in multiruns only
-        info.tags["gan_lab.job"] = str(job.num)
+    if multirun:
+        info.tags[tags.JOB] = str(hydra_config.job.num)
     try:
         config = _typed(cfg)
-        return _run_job(config, Path(hydra_config.runtime.output_dir), info)
-    except Exception as error:
-        if hydra_config.mode != RunMode.MULTIRUN:
-            if isinstance(error, GanLabError):  # exit here: Hydra would add a line of its own
-                _exit_with(f"gan-lab: error: {error}")
-            raise
-        if isinstance(error, GanLabError):
-            log.error("job %s failed: %s", job.num, error)
-        else:
-            log.exception("job %s failed", job.num)
-        return {"status": "FAILED", "error": f"{type(error).__name__}: {error}"}
+    except GanLabError as error:
+        result = RunResult(
+            Status.FAILED, reason=Reason.ERROR, error=str(error), user_error=True, exception=error
+        )
+    else:
+        result = run(config, Path(hydra_config.runtime.output_dir), info)
+    if multirun:
+        if result.status == Status.FAILED:
+            log.error("job %s %s", hydra_config.job.num, result.describe(), exc_info=_bug(result))
+        return result
+    return _single_run_ends(result)
 
 
-def _run_job(config: Config, run_dir: Path, info) -> dict[str, Any]:
-    """run(), reporting each evaluation to its Optuna trial when the job is one."""
-    from gan_lab.run import run
+def _bug(result: RunResult) -> BaseException | None:
+    return None if result.user_error else result.exception
 
-    if config.trial.number is None:
-        return {"status": "FINISHED", **run(config, run_dir, info)}
-    from gan_lab.search.trial import TrialReporter
 
-    reporter = TrialReporter(config.trial)
-    info.tags.update(
-        {"gan_lab.trial": str(config.trial.number), "gan_lab.study": config.trial.study}
-    )
-    result = run(config, run_dir, info, on_evaluation=reporter.report)
-    if reporter.pruned_at is not None:
-        return {"status": "PRUNED", **result}
-    if "stopped_at_epoch" in result:
-        return {"status": "FAILED", "error": f"{config.trial.objective} was not finite", **result}
-    return {"status": "FINISHED", **result}
+def _single_run_ends(result: RunResult) -> RunResult:
+    """Exit status of a single run: 0 when it trained (or was pruned), one line and 2 for an
+    error the user can fix, the traceback of a bug, 143 after SIGTERM."""
+    if result.status == Status.KILLED:
+        log.warning("run %s", result.describe())
+        sys.exit(128 + signal.SIGTERM)
+    if result.status == Status.FAILED:
+        if result.user_error or result.exception is None:
+            _exit_with(f"gan-lab: error: {result.error}")
+        raise result.exception
+    return result
 
 
 def _typed(cfg: DictConfig) -> Config:
@@ -138,7 +138,7 @@ def main() -> None:
     # Let Hydra's errors reach us as exceptions, so they become one line here.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:
-        train()
+        job()
     except GanLabError as error:
         _exit_with(f"gan-lab: error: {error}")
     except HydraException as error:

@@ -1,9 +1,13 @@
-"""Checkpoints: everything needed to continue a run bit for bit, written atomically.
+"""Checkpoints: what one holds, when each is written, and how a run continues from one.
 
-A checkpoint holds both networks, both optimisers and gradient scalers, the global step, every
-RNG state (Python, NumPy, torch CPU and CUDA, the latent stream) and the resolved config. It is
-written to a temporary file in the same folder and renamed, so a crash never leaves a torn file,
-and read back with torch.load(weights_only=True), which loads tensors and plain data only.
+A checkpoint holds both networks, both optimisers and gradient scalers, every RNG state (Python,
+NumPy, torch CPU and CUDA, the latent stream), the resolved config and the run's Progress (step,
+best FID, tracking run id): everything needed to continue a run bit for bit. It is written to a
+temporary file in the same folder and renamed, so a crash never leaves a torn file, and read back
+with torch.load(weights_only=True), which loads tensors and plain data only.
+
+The run folder's checkpoints/ keeps last.pt (every train.checkpoint_every epochs and at the end),
+epoch_NNNN.pt beside it (train.keep_checkpoints, a hard link) and best.pt (the lowest FID).
 """
 
 from __future__ import annotations
@@ -11,18 +15,31 @@ from __future__ import annotations
 import os
 import random
 import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from gan_lab.config import TrainConfig
 from gan_lab.errors import GanLabError
 from gan_lab.files import atomic_write
-from gan_lab.train import Gan, Latents
+from gan_lab.models.gan import Gan
+from gan_lab.sampling import Latents
 
-FORMAT = 1
-LAST = "last.pt"
+FORMAT = 2
+LAST, BEST = "last.pt", "best.pt"
+
+
+@dataclass
+class Progress:
+    """How far a run has come, saved in every checkpoint beside the weights."""
+
+    step: int = 0
+    best_fid: float | None = None
+    best_epoch: int | None = None
+    tracking_run_id: str | None = None  # a resumed run continues the same tracked record
 
 
 def capture_rng(latents: Latents) -> dict[str, Any]:
@@ -46,10 +63,11 @@ def restore_rng(state: dict[str, Any], latents: Latents) -> None:
     latents.rng.set_state(state["latents"])
 
 
-def training_state(gan: Gan, latents: Latents, step: int, config: dict, extra: dict) -> dict:
+def capture(gan: Gan, latents: Latents, progress: Progress, config: dict) -> dict:
+    """Everything a checkpoint holds."""
     return {
         "format": FORMAT,
-        "step": step,
+        "progress": asdict(progress),
         "generator": gan.generator.state_dict(),
         "discriminator": gan.discriminator.state_dict(),
         "opt_g": gan.opt_g.state_dict(),
@@ -58,26 +76,25 @@ def training_state(gan: Gan, latents: Latents, step: int, config: dict, extra: d
         "scaler_d": gan.scaler_d.state_dict(),
         "rng": capture_rng(latents),
         "config": config,
-        "extra": extra,  # e.g. the tracking run id, so a resumed run continues the same record
     }
 
 
-def save(folder: Path, state: dict, name: str = LAST, keep_as: str | None = None) -> Path:
-    """Write `name` (last.pt) in `folder`; also keep the same file as `keep_as` (epoch_0003.pt)."""
-    last = folder / name
-
-    def write(tmp: Path) -> None:
-        torch.save(state, tmp)
-        if keep_as:  # a hard link costs no space; copy where links are not supported
-            kept = folder / keep_as
-            kept.unlink(missing_ok=True)
-            try:
-                os.link(tmp, kept)
-            except OSError:
-                shutil.copyfile(tmp, kept)
-
-    atomic_write(last, write)
-    return last
+def restore(state: dict, gan: Gan, latents: Latents) -> Progress:
+    """Load a checkpoint's weights, optimiser and RNG states; return its Progress."""
+    try:
+        gan.generator.load_state_dict(state["generator"])
+        gan.discriminator.load_state_dict(state["discriminator"])
+    except RuntimeError as error:
+        raise GanLabError(
+            "the checkpoint was trained with a different model: resume with the model config "
+            f"it was saved with ({str(error).splitlines()[0]})"
+        ) from error
+    gan.opt_g.load_state_dict(state["opt_g"])
+    gan.opt_d.load_state_dict(state["opt_d"])
+    gan.scaler_g.load_state_dict(state["scaler_g"])
+    gan.scaler_d.load_state_dict(state["scaler_d"])
+    restore_rng(state["rng"], latents)
+    return Progress(**state["progress"])
 
 
 def load(path: Path) -> dict:
@@ -92,35 +109,84 @@ def load(path: Path) -> dict:
             f"checkpoint {path} cannot be read ({type(error).__name__}): it is damaged or "
             "not a gan_lab checkpoint; resume from another one"
         ) from error
+    if isinstance(state, dict) and state.get("format") == 1:
+        state = _from_format_1(state)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GanLabError(f"checkpoint {path} is not a gan_lab checkpoint (format {FORMAT})")
     return state
 
 
-def restore(state: dict, gan: Gan, latents: Latents) -> int:
-    """Load a checkpoint's weights, optimiser states and RNG states; return its step."""
-    try:
-        gan.generator.load_state_dict(state["generator"])
-        gan.discriminator.load_state_dict(state["discriminator"])
-    except RuntimeError as error:
-        raise GanLabError(
-            "the checkpoint was trained with a different model: resume with the model config "
-            f"it was saved with ({str(error).splitlines()[0]})"
-        ) from error
-    gan.opt_g.load_state_dict(state["opt_g"])
-    gan.opt_d.load_state_dict(state["opt_d"])
-    gan.scaler_g.load_state_dict(state["scaler_g"])
-    gan.scaler_d.load_state_dict(state["scaler_d"])
-    restore_rng(state["rng"], latents)
-    return int(state["step"])
+def _from_format_1(state: dict) -> dict:
+    """Format 1 kept the step and a loose `extra` dict where Progress is now."""
+    extra = state.pop("extra", {})
+    state["progress"] = asdict(
+        Progress(
+            step=state.pop("step"),
+            best_fid=extra.get("best_fid"),
+            best_epoch=extra.get("best_epoch"),
+            tracking_run_id=extra.get("mlflow_run_id"),
+        )
+    )
+    return {**state, "format": FORMAT}
 
 
-def find_resume(resume: str | None, run_dir: Path) -> Path | None:
-    """train.resume: null starts fresh; auto continues this run folder's last checkpoint if
-    there is one; anything else is a checkpoint path."""
-    if resume is None:
-        return None
-    if resume == "auto":
-        last = run_dir / "checkpoints" / LAST
-        return last if last.is_file() else None
-    return Path(resume)
+def save(folder: Path, state: dict, name: str = LAST, keep_as: str | None = None) -> Path:
+    """Write `name` (last.pt) in `folder`; also keep the same file as `keep_as` (epoch_0003.pt)."""
+    target = folder / name
+
+    def write(tmp: Path) -> None:
+        torch.save(state, tmp)
+        if keep_as:  # a hard link costs no space; copy where links are not supported
+            kept = folder / keep_as
+            kept.unlink(missing_ok=True)
+            try:
+                os.link(tmp, kept)
+            except OSError:
+                shutil.copyfile(tmp, kept)
+
+    atomic_write(target, write)
+    return target
+
+
+class Checkpoints:
+    """The run folder's checkpoints/ and the rule for each file in it."""
+
+    def __init__(self, folder: Path, train: TrainConfig, config: dict) -> None:
+        self.folder, self.train, self.config = Path(folder), train, config
+        self.saved_step: int | None = None  # the step last.pt holds
+
+    @property
+    def last(self) -> Path:
+        return self.folder / LAST
+
+    def resume(self, gan: Gan, latents: Latents) -> Progress:
+        """train.resume: null starts fresh; auto continues this folder's last.pt if there is
+        one; anything else is a checkpoint path."""
+        spec = self.train.resume
+        path = self.last if spec == "auto" else Path(spec) if spec else None
+        if path is None or (spec == "auto" and not path.is_file()):
+            return Progress()
+        progress = restore(load(path), gan, latents)
+        if path.resolve() == self.last.resolve():
+            self.saved_step = progress.step
+        return progress
+
+    def after_epoch(self, epoch: int, gan: Gan, latents: Latents, progress: Progress) -> None:
+        """last.pt every train.checkpoint_every epochs, kept as epoch_NNNN.pt when asked."""
+        if epoch % self.train.checkpoint_every == 0:
+            keep = f"epoch_{epoch:04d}.pt" if self.train.keep_checkpoints else None
+            self._save(gan, latents, progress, LAST, keep)
+
+    def at_end(self, gan: Gan, latents: Latents, progress: Progress) -> Path:
+        """The end of a run always leaves last.pt at its final step."""
+        if self.saved_step != progress.step:
+            self._save(gan, latents, progress, LAST)
+        return self.last
+
+    def best(self, gan: Gan, latents: Latents, progress: Progress) -> None:
+        self._save(gan, latents, progress, BEST)
+
+    def _save(self, gan, latents, progress, name: str, keep_as: str | None = None) -> None:
+        save(self.folder, capture(gan, latents, progress, self.config), name, keep_as)
+        if name == LAST:
+            self.saved_step = progress.step

@@ -18,17 +18,12 @@ from omegaconf import OmegaConf
 from torchvision.utils import save_image
 
 from gan_lab import checkpoint
-from gan_lab.config import (
-    Config,
-    DataConfig,
-    MetricsConfig,
-    register_schema,
-    resolve_device,
-    to_config,
-)
+from gan_lab.config import Config, DataConfig, MetricsConfig, register_schema, to_config
 from gan_lab.data import cache_dir, image_shape, load_images
+from gan_lab.devices import resolve_device
 from gan_lab.errors import GanLabError
-from gan_lab.models.dcgan import Generator, ImageGenerator
+from gan_lab.models.dcgan import Generator
+from gan_lab.sampling import generate_all
 
 log = logging.getLogger("gan_lab")
 
@@ -82,27 +77,20 @@ def evaluate(args: argparse.Namespace) -> dict[str, float]:
     generator.to(device).eval()
     data = load_images(config.data, image_shape(config.data, generator.output_shape))
     scores = _evaluator(config, device, data.images, data.key).evaluate(generator)
-    out = Path(args.out) if args.out else Path(args.target).parent / f"eval_step{state['step']}"
-    _write_samples(generator, args.images, config.metrics.seed, device, out)
-    (out / "metrics.json").write_text(json.dumps({"step": state["step"], **scores}, indent=2))
-    print(f"{args.target} (step {state['step']}, {config.metrics.num_samples} samples):")
+    step = state["progress"]["step"]
+    out = Path(args.out) if args.out else Path(args.target).parent / f"eval_step{step}"
+    _write_samples(generator, args.images, config.metrics.seed, out)
+    (out / "metrics.json").write_text(json.dumps({"step": step, **scores}, indent=2))
+    print(f"{args.target} (step {step}, {config.metrics.num_samples} samples):")
     for name, value in scores.items():
         print(f"  {name:16} {value:.6g}")
     print(f"images, grid and metrics.json in {out}")
     return scores
 
 
-@torch.no_grad()
-def _write_samples(
-    generator: Generator, count: int, seed: int, device: torch.device, out: Path
-) -> None:
-    from gan_lab.train import Latents
-
+def _write_samples(generator: Generator, count: int, seed: int, out: Path) -> None:
     (out / "images").mkdir(parents=True, exist_ok=True)
-    latents = Latents(
-        generator.latent_dim, generator.latent_distribution, torch.device("cpu"), seed
-    )
-    images = ImageGenerator(generator)(latents.sample(count).to(device)).cpu()
+    images = generate_all(generator, count, seed)
     for index, image in enumerate(images):
         save_image(image, out / "images" / f"{index:05d}.png")
     save_image(images[:64], out / "grid.png", nrow=8)
@@ -111,9 +99,10 @@ def _write_samples(
 def _native_size(source: str) -> int:
     """The size of the first image of a folder or ZIP (FID resizes from the native size)."""
     from gan_lab.data import sources
+    from gan_lab.data.datasets import located
     from gan_lab.data.preprocess import decode
 
-    files = sources.Files.open(sources.check_exists(DataConfig(name="folder", path=source)))
+    files = sources.Files.open(located(DataConfig(name="folder", path=source)))
     if not files.images:
         raise GanLabError(f"no image files in {source}")
     height, width = decode(files.read(files.images[0].name), 3).shape[-2:]

@@ -14,6 +14,16 @@ class ConfigError(GanLabError):
         super().__init__(f"{key}={value!r} is not allowed: {allowed}")
 
 
+def require(ok: bool, key: str, value: object, allowed: str) -> None:
+    """The config checks' one form: ConfigError(key, value, allowed) unless `ok`."""
+    if not ok:
+        raise ConfigError(key, value, allowed)
+
+
+def require_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
+    require(value in choices, key, value, "choose one of " + ", ".join(choices))
+
+
 class DataError(GanLabError):
     """A data set that is missing, empty or unreadable."""
 

@@ -25,7 +25,9 @@ from mlflow.entities import Run
 
 from gan_lab.errors import GanLabError
 from gan_lab.files import atomic_write
+from gan_lab.outcome import RunResult, Status, outcome_of
 from gan_lab.plots import metric_over_epochs
+from gan_lab.tracking import tags
 from gan_lab.tracking.mlflow_tracker import resolve_uri
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ QUALITY = ("quality_good", "quality_decent", "quality_poor")
 @dataclass
 class Row:
     run: Run
-    status: str
+    outcome: RunResult
     fid: float | None
     images: dict[str, Path] = field(default_factory=dict)  # loss curves, final grid
 
@@ -57,13 +59,17 @@ class Row:
         return self.run.data.params
 
     @property
+    def status(self) -> str:
+        return self.outcome.describe() if self.outcome.status != Status.FINISHED else "FINISHED"
+
+    @property
     def label(self) -> str:
         """Short: the trial or job number of a sweep, else the run name."""
-        tags = self.run.data.tags
-        if "gan_lab.trial" in tags:
-            return f"trial {tags['gan_lab.trial']}"
-        if "gan_lab.job" in tags:
-            return f"job {tags['gan_lab.job']}"
+        run_tags = self.run.data.tags
+        if tags.TRIAL in run_tags:
+            return f"trial {run_tags[tags.TRIAL]}"
+        if tags.JOB in run_tags:
+            return f"job {run_tags[tags.JOB]}"
         return self.run.info.run_name
 
     @property
@@ -89,24 +95,18 @@ def find_runs(client: MlflowClient, target: str) -> tuple[Run | None, list[Run]]
         experiment_ids = [experiment.experiment_id]
         sweeps = client.search_runs(
             experiment_ids,
-            "tags.`gan_lab.kind` = 'sweep'",
+            f"tags.`{tags.KIND}` = 'sweep'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
         parent = sweeps[0] if sweeps else None
     if parent is None:
         runs = client.search_runs(experiment_ids, max_results=50000)
-        return None, [r for r in runs if r.data.tags.get("gan_lab.kind") != "sweep"]
+        return None, [r for r in runs if r.data.tags.get(tags.KIND) != "sweep"]
     children = client.search_runs(
-        experiment_ids, f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=50000
+        experiment_ids, f"tags.`{tags.PARENT_RUN_ID}` = '{parent.info.run_id}'", max_results=50000
     )
     return parent, children
-
-
-def _status(run: Run) -> str:
-    if run.info.status == "FINISHED" and "gan_lab.stopped_early" in run.data.tags:
-        return "PRUNED"
-    return run.info.status
 
 
 def varying_params(runs: list[Run]) -> list[str]:
@@ -182,14 +182,14 @@ def _number(value: float | None, digits: int = 4) -> str:
 
 
 def _model(row: Row) -> str:
-    p, tags = row.params, row.run.data.tags
-    g = f"G {p.get('model.generator.filters', '?')} {int(tags.get('gan_lab.g_params', 0)):,}"
-    d = f"D {p.get('model.discriminator.filters', '?')} {int(tags.get('gan_lab.d_params', 0)):,}"
+    p, run_tags = row.params, row.run.data.tags
+    g = f"G {p.get('model.generator.filters', '?')} {int(run_tags.get(tags.G_PARAMS, 0)):,}"
+    d = f"D {p.get('model.discriminator.filters', '?')} {int(run_tags.get(tags.D_PARAMS, 0)):,}"
     return f"{p.get('model.name', '?')}: {g}; {d}"
 
 
 def _rerun_command(parent: Run | None, best: Row, keys: list[str]) -> str:
-    base = parent.data.tags.get("gan_lab.sweep_overrides", "").split() if parent else []
+    base = parent.data.tags.get(tags.SWEEP_OVERRIDES, "").split() if parent else []
     base = [o for o in base if o.split("=")[0].lstrip("+") not in keys]
     chosen = [f"{k}={as_override(best.params[k])}" for k in keys if k in best.params]
     return " ".join(["python -m gan_lab", *base, *chosen])
@@ -202,9 +202,9 @@ def build(client: MlflowClient, target: str, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for run in runs:
-        fid = run.data.metrics.get("fid")
-        ok = _status(run) == "FINISHED" and fid is not None and math.isfinite(fid)
-        rows.append(Row(run, _status(run), fid if ok else None, _download(client, run, out)))
+        outcome, fid = outcome_of(run), run.data.metrics.get("fid")
+        ok = outcome.status == Status.FINISHED and fid is not None and math.isfinite(fid)
+        rows.append(Row(run, outcome, fid if ok else None, _download(client, run, out)))
     rows.sort(key=lambda r: (r.fid is None, r.fid if r.fid is not None else 0, r.label))
     keys = varying_params([r.run for r in rows])
     history = {
@@ -216,7 +216,7 @@ def build(client: MlflowClient, target: str, out: Path) -> Path:
     experiment = client.get_experiment(runs[0].info.experiment_id).name
     title = f"{experiment}: sweep {parent.info.run_id[:8]}" if parent else experiment
     if parent is not None:
-        command = parent.data.tags.get("gan_lab.sweep_overrides", "")
+        command = parent.data.tags.get(tags.SWEEP_OVERRIDES, "")
         conclusions.insert(0, f"Sweep: `python -m gan_lab -m {command}`")
     atomic_write(
         out / "report.md", lambda tmp: tmp.write_text(_markdown(title, rows, keys, conclusions))
@@ -264,7 +264,7 @@ def _conclusions(
     if best is not None:
         lines.append(f"Best run: {best.label}, FID {_number(best.fid)}. Rerun it with:")
         lines.append(f"`{_rerun_command(parent, best, keys)}`")
-    not_finished = [r for r in rows if r.status != "FINISHED"]
+    not_finished = [r for r in rows if r.outcome.status != Status.FINISHED]
     if not_finished:
         lines.append(", ".join(f"{r.label}: {r.status}" for r in not_finished))
     return lines

@@ -9,25 +9,26 @@ import sys
 import pytest
 
 from gan_lab.__main__ import main
+from gan_lab.config import compose
 from gan_lab.errors import ConfigError
-from tests.conftest import PRESETS, ROOT, compose_config
+from tests.helpers.configs import PRESETS, ROOT
 
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_model_preset_composes(preset):
-    config = compose_config(f"model={preset}")
+    config = compose(f"model={preset}")
     assert config.model.name == preset
 
 
 def test_overrides_reach_the_typed_config():
-    config = compose_config("model=cifar_dcgan32", "optim.lr=1e-4", "train.batch_size=64")
+    config = compose("model=cifar_dcgan32", "optim.lr=1e-4", "train.batch_size=64")
     assert config.model.name == "cifar_dcgan32"
     assert (config.optim.lr, config.optim.lr_g, config.optim.lr_d) == (1e-4, 1e-4, 1e-4)
     assert config.train.batch_size == 64
 
 
 def test_lr_g_and_lr_d_default_to_lr_but_can_differ():
-    config = compose_config("optim.lr=3e-4", "optim.lr_d=1e-4")
+    config = compose("optim.lr=3e-4", "optim.lr_d=1e-4")
     assert (config.optim.lr_g, config.optim.lr_d) == (3e-4, 1e-4)
 
 
@@ -54,7 +55,7 @@ def test_lr_g_and_lr_d_default_to_lr_but_can_differ():
 )
 def test_bad_values_name_their_key(override, key):
     with pytest.raises(ConfigError) as raised:
-        compose_config(override)
+        compose(override)
     assert raised.value.key == key
 
 

@@ -17,12 +17,12 @@ import pytest
 import torch
 from PIL import Image
 
-import gan_lab.data
+import gan_lab.data.cache
+from gan_lab.config import compose
 from gan_lab.data import cache_dir, image_shape, load_images
 from gan_lab.data.batches import BatchSource
 from gan_lab.errors import DataError
 from gan_lab.models.dcgan import Generator
-from tests.conftest import compose_config
 
 COLOURS = {"cat": (200, 30, 30), "dog": (30, 200, 30), "wild": (30, 30, 200)}
 
@@ -52,7 +52,7 @@ def _zip(folder: Path, target: Path) -> Path:
 
 
 def _data(tmp_path, *overrides: str):
-    return compose_config(
+    return compose(
         "data=folder", f"data.cache_dir={tmp_path / 'cache'}", "data.workers=0", *overrides
     ).data
 
@@ -118,7 +118,7 @@ def test_an_unknown_class_lists_the_ones_found(tmp_path):
     ],
 )
 def test_a_missing_data_set_names_the_path_and_where_to_get_it(tmp_path, preset, hint):
-    data = compose_config(f"data={preset}", f"data.path={tmp_path / 'nowhere'}").data
+    data = compose(f"data={preset}", f"data.path={tmp_path / 'nowhere'}").data
     with pytest.raises(DataError) as raised:
         _load(data)
     assert str(tmp_path / "nowhere") in str(raised.value) and hint in str(raised.value)
@@ -209,7 +209,7 @@ def test_the_cache_is_built_once_and_reused(tmp_path, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again instead of reading the cache")
 
-    monkeypatch.setattr(gan_lab.data, "decode", no_decoding)
+    monkeypatch.setattr(gan_lab.data.cache, "decode", no_decoding)
     assert torch.equal(_load(data, channels=1), first)
 
 
@@ -301,12 +301,12 @@ def test_cifar10_batch_files_by_class(tmp_path, cifar10_files):
     for index in range(1, 6):
         with open(cifar10_files / f"data_batch_{index}", "rb") as f:
             labels += pickle.load(f, encoding="latin1")["labels"]
-    data = compose_config(
+    data = compose(
         "data=cifar10", f"data.path={tmp_path / 'cifar'}", f"data.cache_dir={tmp_path / 'c'}"
     ).data
     dogs = _load(data)
     assert dogs.shape == (labels.count(5), 3, 32, 32)
-    both = compose_config(
+    both = compose(
         "data=cifar10",
         f"data.path={tmp_path / 'cifar'}",
         "data.classes=[cat,dog]",
@@ -319,7 +319,7 @@ def test_cifar10_pixels_are_the_batch_files_pixels(tmp_path, cifar10_files):
     with open(cifar10_files / "data_batch_1", "rb") as f:
         batch = pickle.load(f, encoding="latin1")
     first = np.asarray(batch["data"][0]).reshape(3, 32, 32)
-    data = compose_config(
+    data = compose(
         "data=cifar10",
         f"data.path={tmp_path / 'cifar'}",
         "data.classes=null",
@@ -329,9 +329,7 @@ def test_cifar10_pixels_are_the_batch_files_pixels(tmp_path, cifar10_files):
 
 
 def test_an_unknown_cifar10_class_lists_the_classes(tmp_path, cifar10_files):
-    data = compose_config(
-        "data=cifar10", f"data.path={tmp_path / 'cifar'}", "data.classes=[dgo]"
-    ).data
+    data = compose("data=cifar10", f"data.path={tmp_path / 'cifar'}", "data.classes=[dgo]").data
     with pytest.raises(DataError, match="no class dgo; its classes: airplane"):
         _load(data)
 
@@ -341,9 +339,7 @@ def test_downloading_offline_is_a_clear_message(tmp_path, monkeypatch):
         raise urllib.error.URLError("[Errno -2] Name or service not known")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    data = compose_config(
-        "data=cifar10", f"data.path={tmp_path / 'c10'}", "data.download=true"
-    ).data
+    data = compose("data=cifar10", f"data.path={tmp_path / 'c10'}", "data.download=true").data
     with pytest.raises(DataError, match="could not download CIFAR-10 .*without internet"):
         _load(data)
 
@@ -354,7 +350,7 @@ def test_celeba_in_torchvisions_layout_with_the_seeds_crop(tmp_path):
         image = np.full((218, 178, 3), 40, dtype=np.uint8)
         image[55:175, 30:150] = 200 + index  # the seed's crop box holds the face
         _save(folder / f"{index + 1:06d}.jpg", Image.fromarray(image))
-    data = compose_config(
+    data = compose(
         "data=celeba",
         f"data.path={tmp_path / 'celeba_root'}",
         f"data.cache_dir={tmp_path / 'c'}",
@@ -378,7 +374,7 @@ def test_celeba_in_torchvisions_layout_with_the_seeds_crop(tmp_path):
     ],
 )
 def test_every_data_set_fits_its_seed_preset(data_preset, model_preset):
-    config = compose_config(f"data={data_preset}", f"model={model_preset}")
+    config = compose(f"data={data_preset}", f"model={model_preset}")
     generator_shape = Generator(config.model).output_shape
     assert image_shape(config.data, generator_shape) == generator_shape
 
@@ -406,6 +402,7 @@ def test_training_on_an_image_folder(tmp_path, tiny_config):
         f"data.cache_dir={tmp_path / 'c'}",
         "train.epochs=1",
     )
-    means = run(config, tmp_path / "run")
+    result = run(config, tmp_path / "run")
+    assert result.status == "FINISHED"
     assert (tmp_path / "run" / "samples" / "epoch_0001.png").exists()
-    assert np.isfinite(list(means.values())).all()
+    assert np.isfinite(list(result.metrics.values())).all()

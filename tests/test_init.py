@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch import nn
 
+from gan_lab.config import compose
 from gan_lab.models.dcgan import Generator
 from gan_lab.models.init import initialize
-from tests.conftest import compose_config
 
 
 def _generator(preset: str, init: str, seed: int = 0) -> Generator:
-    config = compose_config(f"model={preset}", f"init={init}")
+    config = compose(f"model={preset}", f"init={init}")
     torch.manual_seed(seed)
     generator = Generator(config.model)
     initialize(generator, config.init.name, config.model.default_init, config.init.std)

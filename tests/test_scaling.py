@@ -17,7 +17,9 @@ import torch
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import ROOT, compose_config, tracked_sweep
+from gan_lab.config import compose
+from tests.helpers.configs import ROOT
+from tests.helpers.tracking import tracked_sweep
 
 HAS_RAY = importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None
 HAS_SUBMITIT = importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
@@ -88,13 +90,13 @@ def test_the_slurm_launcher_asks_for_one_gpu_per_task():
 
 
 def test_the_ray_launcher_asks_for_a_gpu_per_job_only_where_there_are_gpus():
-    from gan_lab.config import gpus_per_job
+    from gan_lab.devices import gpus_per_job
 
     expected = 1 if torch.cuda.is_available() else 0
     assert gpus_per_job(1) == expected and gpus_per_job(0.25) == (0.25 if expected else 0)
     config = yaml.safe_load((ROOT / "conf" / "hydra" / "launcher" / "ray.yaml").read_text())
     assert config["ray"]["remote"]["num_gpus"] == "${gan_lab_gpus:1}"
-    compose_config()  # the resolver is registered with the schema
+    compose()  # the resolver is registered with the schema
 
 
 @pytest.mark.cuda

@@ -9,8 +9,10 @@ from optuna.trial import TrialState
 from gan_lab.config import compose
 from gan_lab.search.space import parse_space
 from gan_lab.search.trial import open_storage
-from tests.conftest import tracked_sweep, with_defaults
-from tests.test_sweeps import run_cli, stand_in_metrics
+from tests.helpers.cli import run_cli
+from tests.helpers.configs import with_defaults
+from tests.helpers.metrics import stand_in_metrics
+from tests.helpers.tracking import tracked_sweep
 
 
 def _study(journal, name: str = "s") -> optuna.Study:
@@ -79,7 +81,7 @@ def test_a_study_prunes_a_hopeless_trial_survives_a_failing_one_and_resumes(tmp_
         TrialState.FAIL,
     ]
     assert max(trials[2].intermediate_values) == 2  # stopped after epoch 2 of 3
-    assert "RunDiverged" in trials[3].user_attrs["error"]
+    assert trials[3].user_attrs["reason"] == "diverged"
 
     run_cli(monkeypatch, *args, "hydra.sweeper.n_trials=5")
     resumed = _study(journal).trials

@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import pytest
 from mlflow import MlflowClient
 
-import gan_lab.metrics
-from gan_lab.__main__ import main
-from gan_lab.config import SWEEPS_DIR
+from gan_lab.config import SWEEPS_DIR, compose
 from gan_lab.report import as_override, report, varying_params
-from tests.conftest import compose_config
-from tests.test_metrics import StandIn
+from tests.helpers.cli import run_cli
+from tests.helpers.metrics import stand_in_metrics
 
 SWEEPS = sorted(p.stem for p in (SWEEPS_DIR / "sweep").glob("*.yaml"))
 
 
-def run_cli(monkeypatch, *args: str) -> None:
-    """`gan-lab <args>` in this process (Hydra's basic launcher runs the jobs here too)."""
-    monkeypatch.setattr(sys, "argv", ["gan-lab", *args])
-    try:
-        main()
-    finally:  # Hydra points the root logger at streams that pytest closes after the test
-        logging.getLogger().handlers.clear()
-
-
-def stand_in_metrics(monkeypatch) -> None:
-    monkeypatch.setattr(gan_lab.metrics, "InceptionFeatures", lambda weights: StandIn())
-    monkeypatch.setattr(gan_lab.metrics, "find_weights", lambda *args, **kwargs: None)
-
-
 @pytest.mark.parametrize("sweep", SWEEPS)
 def test_every_sweep_composes_with_its_seed_settings(sweep):
-    config = compose_config(f"+sweep={sweep}")
+    config = compose(f"+sweep={sweep}")
     assert config.tracking.experiment == sweep
     assert config.model.name in {
         "animal_faces28",
@@ -47,16 +28,16 @@ def test_every_sweep_composes_with_its_seed_settings(sweep):
 
 
 def test_the_sweeps_carry_the_write_ups_settings():
-    s1 = compose_config("+sweep=anime_scenario1")
+    s1 = compose("+sweep=anime_scenario1")
     assert (s1.optim.betas[0], s1.train.batch_size, s1.train.epochs) == (0.5, 256, 100)
-    fig1 = compose_config("+sweep=anime_scenario2", "+anime_s2_figure=fig1")
+    fig1 = compose("+sweep=anime_scenario2", "+anime_s2_figure=fig1")
     assert (fig1.train.batch_size, fig1.model.generator.norm_momentum) == (10, 0.2)
-    fig5 = compose_config("+sweep=anime_scenario2", "+anime_s2_figure=fig5")
+    fig5 = compose("+sweep=anime_scenario2", "+anime_s2_figure=fig5")
     assert fig5.model.generator.filters == [128, 128, 64] and fig5.train.epochs == 200
     assert fig5.model.discriminator.filters == [32, 64, 64, 128]
-    pets = compose_config("+sweep=cifar_pets", "data.classes=[cat,dog]")
+    pets = compose("+sweep=cifar_pets", "data.classes=[cat,dog]")
     assert pets.model.name == "cifar_dcgan32" and pets.data.classes == ["cat", "dog"]
-    celeba = compose_config("+sweep=celeba")
+    celeba = compose("+sweep=celeba")
     assert (celeba.data.crop, celeba.data.limit, celeba.train.batch_size) == (
         [30, 55, 150, 175],
         2000,

@@ -10,20 +10,14 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-import gan_lab.train
-from gan_lab.errors import RunDiverged
+import gan_lab.loop
+from gan_lab.outcome import Reason, Status, outcome_of
 from gan_lab.run import run
-from gan_lab.tracking import LocalTracker, RunInfo, flatten
-from tests.conftest import tracked_sweep, with_defaults
-
-STEPS_PER_EPOCH = 96 // 16  # TINY: 96 images, batch 16, metrics read every 2 steps
-
-
-def _runs(store: str, experiment: str = "gan_lab"):
-    client = MlflowClient(store)
-    found = client.get_experiment_by_name(experiment)
-    assert found is not None, f"no experiment {experiment} in {store}"
-    return client, client.search_runs([found.experiment_id], max_results=100)
+from gan_lab.tracking import RunInfo, flatten
+from gan_lab.tracking.local import LocalTracker
+from tests.helpers.configs import STEPS_PER_EPOCH, with_defaults
+from tests.helpers.tracking import runs_of as _runs
+from tests.helpers.tracking import tracked_sweep
 
 
 def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> list[str]:
@@ -79,15 +73,16 @@ def test_the_logged_generator_loads_and_generates_images(tiny_config, store, tmp
 
 def test_a_diverging_run_ends_failed_with_the_error(tiny_config, store, tmp_path):
     config = tiny_config("tracking=mlflow", f"tracking.uri={store}", "init=normal", "init.std=1e30")
-    with pytest.raises(RunDiverged):
-        run(config, tmp_path / "run")
+    assert run(config, tmp_path / "run").reason == Reason.DIVERGED
     _, runs = _runs(store)
     assert runs[0].info.status == "FAILED"
-    assert "diverged" in runs[0].data.tags["gan_lab.error"]
+    recorded = outcome_of(runs[0])
+    assert (recorded.status, recorded.reason) == (Status.FAILED, Reason.DIVERGED)
+    assert "diverged" in recorded.error
 
 
 def test_ctrl_c_ends_the_run_killed(tiny_config, store, tmp_path, monkeypatch):
-    real_step = gan_lab.train.train_step
+    real_step = gan_lab.loop.train_step
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -96,11 +91,12 @@ def test_ctrl_c_ends_the_run_killed(tiny_config, store, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(gan_lab.train, "train_step", interrupted)
+    monkeypatch.setattr(gan_lab.loop, "train_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(tiny_config("tracking=mlflow", f"tracking.uri={store}"), tmp_path / "run")
     _, runs = _runs(store)
     assert runs[0].info.status == "KILLED"
+    assert outcome_of(runs[0]).reason == Reason.INTERRUPTED
 
 
 def test_resume_continues_the_same_run_without_repeated_steps(tiny_config, store, tmp_path):

@@ -14,17 +14,6 @@ from gan_lab.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
-# Where each data set comes from, for the error a user gets when it is missing.
-HOMES = {
-    "anime_faces": "the Anime Face Dataset: https://www.kaggle.com/datasets/splcher/animefacedataset",
-    "cat_faces": "a cat-face set: https://www.kaggle.com/datasets/azmeenasiraj/cat-faces-data-set",
-    "animal_faces": "AFHQ (train/{cat,dog,wild}): https://www.kaggle.com/datasets/andrewmvd/animal-faces",
-    "celeba": "aligned CelebA (img_align_celeba): "
-    "https://www.kaggle.com/datasets/jessicali9530/celeba-dataset, or data.download=true",
-    "cifar10": "CIFAR-10: data.download=true fetches it on a machine with internet",
-    "folder": "any folder or .zip file of images",
-}
-
 
 @dataclass(frozen=True)
 class ImageFile:
@@ -108,16 +97,6 @@ def limited(count: int, data: DataConfig) -> np.ndarray:
     return np.arange(data.limit)
 
 
-def check_exists(data: DataConfig) -> Path:
-    path = Path(data.path).expanduser()
-    if not path.exists():
-        raise DataError(
-            f"data.path={data.path} does not exist: get {HOMES[data.name]}, "
-            "then point data.path at its folder or .zip file"
-        )
-    return path
-
-
 def celeba_folder(path: Path) -> Path:
     """Aligned CelebA: `path` itself, or its img_align_celeba folder, in torchvision's layout
     (<root>/celeba/img_align_celeba) or as Kaggle unpacks it."""
@@ -127,7 +106,7 @@ def celeba_folder(path: Path) -> Path:
     return path  # a ZIP file, or a folder whose images lie deeper: read it as a folder tree
 
 
-def download_celeba(path: Path) -> None:
+def download_celeba(path: Path, home: str) -> None:
     """torchvision's CelebA download (Google Drive, through gdown)."""
     from torchvision.datasets import CelebA
 
@@ -137,7 +116,7 @@ def download_celeba(path: Path) -> None:
         raise DataError(
             f"could not download CelebA into {path} ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}): without internet, download "
-            f"{HOMES['celeba'].split(', or')[0]} elsewhere and set data.path to it"
+            f"{home.split(', or')[0]} elsewhere and set data.path to it"
         ) from error
 
 

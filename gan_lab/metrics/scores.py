@@ -1,25 +1,39 @@
-"""Scores from Inception features: torch-fidelity computes FID, KID, IS, precision and recall;
-the realism score and the good/decent/poor rates are written here (no library has them)."""
+"""Scores from Inception features, each registered under its `metrics.compute` name.
+
+torch-fidelity computes FID, KID, IS, precision and recall (imported when a score is computed:
+it costs over a second to import); the realism score and the good/decent/poor rates are written
+here (no library has them). A metric is a function (generated features, their logits or None,
+the reference, the metrics config) -> {logged name: value}.
+"""
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
-from torch_fidelity.metric_isc import isc_features_to_metric
-from torch_fidelity.metric_kid import kid_features_to_metric
-from torch_fidelity.metric_prc import prc_features_to_metric
+
+from gan_lab.registry import Registry
+
+if TYPE_CHECKING:
+    from gan_lab.config import MetricsConfig
+    from gan_lab.metrics.evaluator import Reference
 
 log = logging.getLogger(__name__)
 
 FEATURE_DIM = 2048
 
+Metric = Callable[[torch.Tensor, "torch.Tensor | None", "Reference", "MetricsConfig"], dict]
+METRICS: Registry[Metric] = Registry("metrics.compute")
+
 
 def statistics(features: torch.Tensor) -> dict[str, np.ndarray]:
     """The mean and covariance of features, in float64 (FID's reference statistics)."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+
     return fid_features_to_statistics(features.double())
 
 
@@ -27,6 +41,8 @@ def fid(generated: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> f
     """Fréchet distance of two feature distributions. torch-fidelity takes the trace of the
     matrix square root from eigenvalues and keeps the real part, so a singular covariance (fewer
     samples than 2048 features) gives a real number, never a complex one."""
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+
     return fid_statistics_to_metric(generated, reference, verbose=False)[
         "frechet_inception_distance"
     ]
@@ -35,6 +51,8 @@ def fid(generated: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> f
 def kid(
     generated: torch.Tensor, reference: torch.Tensor, subsets: int, subset_size: int
 ) -> tuple[float, float]:
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
     size = min(subset_size, len(generated), len(reference))
     out = kid_features_to_metric(
         generated, reference, kid_subsets=subsets, kid_subset_size=size, verbose=False
@@ -43,6 +61,8 @@ def kid(
 
 
 def inception_score(logits: torch.Tensor, splits: int = 10) -> tuple[float, float]:
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
     out = isc_features_to_metric(logits, splits=min(splits, len(logits)))
     return out["inception_score_mean"], out["inception_score_std"]
 
@@ -52,6 +72,8 @@ def precision_recall(
 ) -> tuple[float, float]:
     """Kynkäänniemi et al. 2019: precision = share of generated samples inside the real k-NN
     manifold, recall = share of real samples inside the generated one (torch-fidelity)."""
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = prc_features_to_metric(
@@ -100,3 +122,34 @@ def warn_if_few(count: int) -> None:
             count,
             FEATURE_DIM,
         )
+
+
+@METRICS.register("fid")
+def _fid(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
+    return {"fid": fid(statistics(features), reference.stats)}
+
+
+@METRICS.register("kid")
+def _kid(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
+    mean, std = kid(features, reference.features, cfg.kid_subsets, cfg.kid_subset_size)
+    return {"kid": mean, "kid_std": std}
+
+
+@METRICS.register("is")
+def _is(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
+    if logits is None:  # weights without the classifier layer: warned about when loaded
+        return {}
+    mean, std = inception_score(logits)
+    return {"is": mean, "is_std": std}
+
+
+@METRICS.register("pr")
+def _pr(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
+    precision, recall = precision_recall(features, reference.features, cfg.neighborhood)
+    return {"precision": precision, "recall": recall}
+
+
+@METRICS.register("quality")
+def _quality(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
+    scores = realism(features, reference.features, cfg.neighborhood)
+    return quality_rates(scores, *cfg.quality_thresholds)

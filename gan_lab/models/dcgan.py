@@ -9,12 +9,36 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from gan_lab.config import ModelConfig, StackConfig, per_block
+from gan_lab.config.model import ModelConfig, StackConfig, per_block
 from gan_lab.errors import ConfigError
+from gan_lab.registry import Registry
+
+# A block's activation by name: slope -> module (the slope is leaky_relu's).
+ACTIVATIONS: Registry[Callable[[float], nn.Module]] = Registry("activation")
+ACTIVATIONS.add("linear", lambda slope: nn.Identity())
+ACTIVATIONS.add("relu", lambda slope: nn.ReLU())
+ACTIVATIONS.add("leaky_relu", lambda slope: nn.LeakyReLU(slope))
+ACTIVATIONS.add("tanh", lambda slope: nn.Tanh())
+ACTIVATIONS.add("sigmoid", lambda slope: nn.Sigmoid())
+
+# A block's normalisation by name: (features, eps, momentum, flat) -> module or None.
+NORMS: Registry[Callable[..., nn.Module | None]] = Registry("norm")
+
+
+@NORMS.register("none")
+def _no_norm(features: int, eps: float, momentum: float, flat: bool = False) -> None:
+    return None
+
+
+@NORMS.register("batch")
+def _batch_norm(features: int, eps: float, momentum: float, flat: bool = False) -> nn.Module:
+    """BatchNorm1d over a flat feature vector (flat), else BatchNorm2d over channels."""
+    return (nn.BatchNorm1d if flat else nn.BatchNorm2d)(features, eps=eps, momentum=momentum)
 
 
 class CropBottomRight(nn.Module):
@@ -67,18 +91,6 @@ def same_conv_transpose(cin: int, cout: int, kernel: int, stride: int, size: int
     return layers, size * stride
 
 
-def activation(name: str, slope: float) -> nn.Module:
-    if name == "relu":
-        return nn.ReLU()
-    if name == "leaky_relu":
-        return nn.LeakyReLU(slope)
-    if name == "tanh":
-        return nn.Tanh()
-    if name == "sigmoid":
-        return nn.Sigmoid()
-    return nn.Identity()
-
-
 def _pin_init(layers: list[tuple[str, nn.Module]], scheme: str | None) -> None:
     """Record a layer's own init (as the Keras sources name one per layer) for init.py."""
     for _, layer in layers:
@@ -112,10 +124,8 @@ def build_stack(
     for index, (cout, kernel, stride, bias, norm, act, drop) in enumerate(columns, start=1):
         conv = same_conv_transpose if transpose else same_conv
         layers, size = conv(cin, cout, kernel, stride, size, bias)
-        batch_norm = nn.BatchNorm2d(cout, eps=stack.norm_eps, momentum=stack.norm_momentum)
-        layers += _norm_and_act(
-            batch_norm if norm == "batch" else None, activation(act, stack.slope), stack.order
-        )
+        normalise = NORMS[norm](cout, stack.norm_eps, stack.norm_momentum)
+        layers += _norm_and_act(normalise, ACTIVATIONS[act](stack.slope), stack.order)
         if drop > 0:
             layers.append(("drop", nn.Dropout(drop)))
         _pin_init(layers, stack.init)
@@ -136,22 +146,19 @@ class Generator(nn.Module):
             ("dense", nn.Linear(cfg.latent_dim, features, bias=p.bias))
         ]
         unflatten = ("reshape", nn.Unflatten(1, (p.channels, p.size, p.size)))
-        norm = None
-        if p.norm == "batch":
-            norm_class = nn.BatchNorm1d if p.norm_per == "feature" else nn.BatchNorm2d
-            size = features if p.norm_per == "feature" else p.channels
-            norm = norm_class(size, eps=p.norm_eps, momentum=p.norm_momentum)
-        if p.norm_per == "channel":
+        flat = p.norm_per == "feature"
+        norm = NORMS[p.norm](features if flat else p.channels, p.norm_eps, p.norm_momentum, flat)
+        if not flat:
             layers.append(unflatten)
-        layers += _norm_and_act(norm, activation(p.activation, p.slope), p.order)
-        if p.norm_per == "feature":
+        layers += _norm_and_act(norm, ACTIVATIONS[p.activation](p.slope), p.order)
+        if flat:
             layers.append(unflatten)
         _pin_init(layers, p.init)
         blocks, cin, size = build_stack(g, p.channels, p.size, True, "model.generator")
         out = g.output
         conv = same_conv_transpose if out.layer == "conv_transpose" else same_conv
         out_layers, size = conv(cin, cfg.channels, out.kernel, out.stride, size, out.bias)
-        out_layers.append(("act", activation(out.activation, 0.0)))
+        out_layers.append(("act", ACTIVATIONS[out.activation](0.0)))
         _pin_init(out_layers, out.init)
         self.net = nn.Sequential(
             OrderedDict(
@@ -187,6 +194,12 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten()
+
+
+def output_shape(cfg: ModelConfig) -> tuple[int, int, int]:
+    """The (channels, size, size) of the generator's images, without allocating its weights."""
+    with torch.device("meta"):
+        return Generator(cfg).output_shape
 
 
 def count_parameters(module: nn.Module) -> tuple[int, int]:

@@ -16,8 +16,8 @@ interruption left running are run again.
 from __future__ import annotations
 
 import logging
-import math
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,18 +29,21 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
 
 from gan_lab.errors import GanLabError
+from gan_lab.outcome import Reason, RunResult, Status
+from gan_lab.registry import Registry
 from gan_lab.search.space import parse_space
-from gan_lab.search.trial import make_pruner, open_storage
+from gan_lab.search.trial import PRUNERS, open_storage
 
 log = logging.getLogger(__name__)
 
 TARGET = "hydra_plugins.gan_lab_plugins.optuna_sweeper.GanLabOptunaSweeper"
 FINISHED_STATES = (
-    optuna.trial.TrialState.COMPLETE,
-    optuna.trial.TrialState.PRUNED,
-    optuna.trial.TrialState.FAIL,
+    TrialState.COMPLETE,
+    TrialState.PRUNED,
+    TrialState.FAIL,
 )
 
 
@@ -63,20 +66,28 @@ class OptunaSweeperConf:
     params: dict[str, str] = field(default_factory=dict)
 
 
-def _sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    raise GanLabError(f"hydra.sweeper.sampler={name!r} is not allowed: choose tpe or random")
+# hydra.sweeper.sampler: seed -> sampler
+SAMPLERS: Registry[Callable[[int | None], optuna.samplers.BaseSampler]] = Registry(
+    "hydra.sweeper.sampler"
+)
+SAMPLERS.add("tpe", lambda seed: optuna.samplers.TPESampler(seed=seed))
+SAMPLERS.add("random", lambda seed: optuna.samplers.RandomSampler(seed=seed))
+
+# How each ending of a trial's run counts in its study.
+TRIAL_STATE = {
+    Status.FINISHED: TrialState.COMPLETE,
+    Status.PRUNED: TrialState.PRUNED,
+    Status.FAILED: TrialState.FAIL,
+    Status.KILLED: TrialState.FAIL,
+}
 
 
 def requeue_interrupted(study: optuna.Study) -> int:
     """Trials left RUNNING by an interrupted invocation end FAIL and are asked again, first.
     Returns how many. (Only one sweeper may drive a study at a time.)"""
-    stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        study.tell(trial.number, state=TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
     return len(stale)
 
@@ -106,16 +117,17 @@ class OptunaSweeper(Sweeper):
         spec = conf.storage or str(Path("studies") / f"{conf.study_name}.journal")
         if "://" not in spec:
             spec = str(Path(spec).resolve())  # jobs in other folders or processes find it too
+        PRUNERS.check(conf.pruner, "hydra.sweeper.pruner")
         study = optuna.create_study(
             study_name=conf.study_name,
             storage=open_storage(spec),
-            pruner=make_pruner(conf.pruner, conf.pruner_startup_trials, conf.pruner_warmup_epochs),
+            pruner=PRUNERS[conf.pruner](conf.pruner_startup_trials, conf.pruner_warmup_epochs),
             direction=conf.direction,
             load_if_exists=True,
         )
         # Seeded by the trials so far: a resumed study draws new points, not the first ones again.
         seed = None if conf.seed is None else conf.seed + len(study.trials)
-        study.sampler = _sampler(conf.sampler, seed)
+        study.sampler = SAMPLERS[conf.sampler](seed)
         return study, spec
 
     def sweep(self, arguments: list[str]) -> list[JobReturn]:
@@ -176,34 +188,24 @@ class OptunaSweeper(Sweeper):
         self._summarise(study)
         return results
 
-    def _tell(self, study: optuna.Study, trial: optuna.Trial, result: JobReturn) -> None:
-        state, value = optuna.trial.TrialState.FAIL, None
-        outcome: dict = {}
-        if result.status == JobStatus.COMPLETED and isinstance(result.return_value, dict):
-            outcome = result.return_value
-            objective = outcome.get(self.conf.objective)
-            if outcome.get("status") == "PRUNED":
-                state = optuna.trial.TrialState.PRUNED
-            elif (
-                outcome.get("status") == "FINISHED"
-                and objective is not None
-                and math.isfinite(objective)
-            ):
-                state, value = optuna.trial.TrialState.COMPLETE, float(objective)
-        if state == optuna.trial.TrialState.FAIL:
-            reason = outcome.get("error") or f"no finite {self.conf.objective} in the result"
-            trial.set_user_attr("error", str(reason)[:1000])
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, job: JobReturn) -> None:
+        """The trial's state from its run's outcome; the outcome is stored on the trial too."""
+        result = job.return_value if job.status == JobStatus.COMPLETED else None
+        if not isinstance(result, RunResult):  # the job raised: a bug outside run()
+            error = repr(job._return_value)  # what the job raised or returned
+            result = RunResult(Status.FAILED, reason=Reason.ERROR, error=error)
+        state = TRIAL_STATE[result.status]
+        value = result.metrics[self.conf.objective] if state == TrialState.COMPLETE else None
+        trial.set_user_attr("status", result.status.value)
+        if result.reason is not None:
+            trial.set_user_attr("reason", result.reason.value)
+        if result.error:
+            trial.set_user_attr("error", result.error[:1000])
         study.tell(trial, value, state=state)
-        log.info(
-            "trial %d: %s%s", trial.number, state.name, f" {value:.4g}" if value is not None else ""
-        )
+        log.info("trial %d: %s", trial.number, result.describe())
 
     def _summarise(self, study: optuna.Study) -> None:
-        done = [
-            t
-            for t in study.get_trials(deepcopy=False)
-            if t.state == optuna.trial.TrialState.COMPLETE
-        ]
+        done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
         if not done:
             log.warning("study %s: no trial completed", self.conf.study_name)
             return

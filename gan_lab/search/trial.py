@@ -1,18 +1,35 @@
-"""The job's side of a search: report each evaluation to the Optuna trial, and stop early when
-the pruner says the trial is hopeless."""
+"""The job's side of a search: report each evaluation to its Optuna trial, and judge whether the
+trial stops early (pruned, or an objective that is not finite) or ends without a usable value."""
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 
 from gan_lab.config import TrialConfig
-from gan_lab.errors import GanLabError
+from gan_lab.outcome import Reason, RunResult, Status
+from gan_lab.registry import Registry
 
 log = logging.getLogger(__name__)
+
+# trial.pruner / hydra.sweeper.pruner: (startup trials, warmup epochs) -> pruner
+PRUNERS: Registry[Callable[[int, int], optuna.pruners.BasePruner]] = Registry("pruner")
+
+
+@PRUNERS.register("median")
+def _median(startup: int, warmup: int) -> optuna.pruners.BasePruner:
+    """startup: trials that must finish before any is pruned; warmup: a trial's first epochs,
+    which are never pruned (Optuna prunes from step n_warmup_steps on; epochs count from 1)."""
+    return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup + 1)
+
+
+@PRUNERS.register("none")
+def _no_pruning(startup: int, warmup: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.NopPruner()
 
 
 def open_storage(spec: str):
@@ -27,23 +44,19 @@ def open_storage(spec: str):
     return JournalStorage(JournalFileBackend(spec))
 
 
-def make_pruner(name: str, startup: int, warmup: int) -> optuna.pruners.BasePruner:
-    """startup: trials that must finish before any is pruned; warmup: a trial's first epochs,
-    which are never pruned (Optuna prunes from step n_warmup_steps on, and epochs count from 1)."""
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup + 1)
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    raise GanLabError(f"hydra.sweeper.pruner={name!r} is not allowed: choose median or none")
+def _invalid(objective: str, value: float | None, when: str) -> RunResult:
+    seen = "missing" if value is None else f"{value}"
+    return RunResult(
+        Status.FAILED, reason=Reason.INVALID_VALUE, error=f"{objective} is {seen} {when}"
+    )
 
 
-class TrialReporter:
-    """Reports `trial.objective` each evaluation; asks the run to stop when the trial is pruned
-    or its objective is not finite."""
+class TrialJudge:
+    """Reports `trial.objective` each evaluation to the trial; decides when it stops."""
 
     def __init__(self, cfg: TrialConfig) -> None:
         storage = optuna.storages.get_storage(open_storage(cfg.storage))
-        pruner = make_pruner(cfg.pruner, cfg.pruner_startup_trials, cfg.pruner_warmup_epochs)
+        pruner = PRUNERS[cfg.pruner](cfg.pruner_startup_trials, cfg.pruner_warmup_epochs)
         study = optuna.load_study(study_name=cfg.study, storage=storage, pruner=pruner)
         study_id = storage.get_study_id_from_name(cfg.study)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, cfg.number)
@@ -51,25 +64,25 @@ class TrialReporter:
         # Trial class over the shared storage is what study.optimize itself uses.
         self.trial = optuna.trial.Trial(study, trial_id)
         self.objective = cfg.objective
-        self.pruned_at: int | None = None
 
-    def report(self, epoch: int, metrics: dict[str, float]) -> bool:
-        """True when the run should stop now."""
+    def after_evaluation(self, epoch: int, metrics: dict[str, float]) -> RunResult | None:
+        """None to go on; else how the run ends now (PRUNED, or FAILED: invalid value)."""
         value = metrics.get(self.objective)
         if value is None:
-            return False
+            return None
         if not math.isfinite(value):
             log.warning("trial %d: %s is %s, stopping", self.trial.number, self.objective, value)
-            return True
+            return _invalid(self.objective, value, f"after epoch {epoch}")
         self.trial.report(value, epoch)
-        if self.trial.should_prune():
-            log.info(
-                "trial %d pruned at epoch %d (%s %.4g)",
-                self.trial.number,
-                epoch,
-                self.objective,
-                value,
-            )
-            self.pruned_at = epoch
-            return True
-        return False
+        if not self.trial.should_prune():
+            return None
+        text = f"after epoch {epoch} ({self.objective} {value:.4g})"
+        log.info("trial %d pruned %s", self.trial.number, text)
+        return RunResult(Status.PRUNED, reason=Reason.PRUNED, error=text)
+
+    def at_end(self, metrics: dict[str, float]) -> RunResult | None:
+        """A trial that trained to the end counts only with a finite objective."""
+        value = metrics.get(self.objective)
+        if value is None or not math.isfinite(value):
+            return _invalid(self.objective, value, "at the end of the run")
+        return None

@@ -25,6 +25,8 @@ from mlflow.exceptions import MlflowException
 import gan_lab
 from gan_lab.errors import GanLabError
 from gan_lab.models.dcgan import ImageGenerator
+from gan_lab.outcome import MLFLOW_STATUS, RunResult
+from gan_lab.tracking import tags as tag
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ class MlflowTracker:
         self.resumed = resume_run_id is not None and self._reopen(resume_run_id)
         if not self.resumed:
             if parent_run_id:
-                tags = {**tags, "mlflow.parentRunId": parent_run_id}
+                tags = {**tags, tag.PARENT_RUN_ID: parent_run_id}
             run = self.client.create_run(
                 experiment_id(self.client, experiment), run_name=run_name, tags=tags
             )
@@ -189,12 +191,11 @@ class MlflowTracker:
     def metric_history(self, keys: list[str]) -> dict[str, list[tuple[int, float]]]:
         return {key: list(self.history.get(key, [])) for key in keys}
 
-    def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
-        """End the run with `status`; on a failure, the error becomes the tag gan_lab.error.
-        MLflow's set_terminated first writes out everything still queued."""
-        if error:
-            self.client.set_tag(self.run_id, "gan_lab.error", error[:_PARAM_LENGTH])
-        self.client.set_terminated(self.run_id, status)
+    def finish(self, result: RunResult) -> None:
+        """The outcome as the tag gan_lab.outcome, then the run's MLflow status. MLflow's
+        set_terminated first writes out everything still queued."""
+        self.client.set_tag(self.run_id, tag.OUTCOME, result.to_json())
+        self.client.set_terminated(self.run_id, MLFLOW_STATUS[result.status])
 
 
 def _version(package: str) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from gan_lab.tracking import PARENT_RUN_ENV, SWEEP_ID_ENV
+from gan_lab.outcome import outcome_of
+from gan_lab.tracking import PARENT_RUN_ENV, SWEEP_ID_ENV, tags
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,11 @@ class MlflowSweepCallback(Callback):
             experiment_id(self.client, config.tracking.experiment),
             run_name=f"sweep {sweep_overrides}" if sweep_overrides else "sweep",
             tags={
-                "gan_lab.kind": "sweep",
-                "gan_lab.sweep_id": sweep_id,
-                "gan_lab.sweep_overrides": sweep_overrides,
-                "gan_lab.sweeper": str(hydra.runtime.choices["hydra/sweeper"]),
-                "gan_lab.launcher": str(hydra.runtime.choices["hydra/launcher"]),
+                tags.KIND: "sweep",
+                tags.SWEEP_ID: sweep_id,
+                tags.SWEEP_OVERRIDES: sweep_overrides,
+                tags.SWEEPER: str(hydra.runtime.choices["hydra/sweeper"]),
+                tags.LAUNCHER: str(hydra.runtime.choices["hydra/launcher"]),
             },
         )
         self.parent_run_id = parent.info.run_id
@@ -67,7 +68,7 @@ class MlflowSweepCallback(Callback):
         self.client.log_metric(self.parent_run_id, "jobs", total)
         for status, count in counts.items():
             self.client.log_metric(self.parent_run_id, f"jobs_{status.lower()}", count)
-        self.client.set_tag(self.parent_run_id, "gan_lab.summary", summary or "no jobs")
+        self.client.set_tag(self.parent_run_id, tags.SUMMARY, summary or "no jobs")
         self.client.set_terminated(self.parent_run_id, "FINISHED")
         log.info("sweep finished: %d jobs (%s); MLflow run %s", total, summary, self.parent_run_id)
         for key, value in self.saved_env.items():  # as it was before the sweep
@@ -78,13 +79,15 @@ class MlflowSweepCallback(Callback):
 
 
 def child_status_counts(client: Any, parent_run_id: str) -> dict[str, int]:
+    """How many of the sweep's runs ended each way, as their outcome records say."""
     parent = client.get_run(parent_run_id)
     children = client.search_runs(
         [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        filter_string=f"tags.`{tags.PARENT_RUN_ID}` = '{parent_run_id}'",
         max_results=50000,
     )
     counts: dict[str, int] = {}
     for child in children:
-        counts[child.info.status] = counts.get(child.info.status, 0) + 1
+        status = outcome_of(child).status.value
+        counts[status] = counts.get(status, 0) + 1
     return counts

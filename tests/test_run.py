@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,17 +14,23 @@ import pytest
 import torch
 
 from gan_lab import checkpoint
-from gan_lab.errors import GanLabError, RunDiverged
+from gan_lab.config import compose
+from gan_lab.outcome import Reason, Status
 from gan_lab.run import run
-from tests.conftest import TINY, gan_lab_cli, with_defaults
+from tests.helpers.cli import gan_lab_cli
+from tests.helpers.configs import STEPS_PER_EPOCH, TINY, with_defaults
 
 
 def _weights(run_dir):
     return checkpoint.load(run_dir / "checkpoints" / "last.pt")
 
 
+def _step(state: dict) -> int:
+    return state["progress"]["step"]
+
+
 def _assert_same_state(a: dict, b: dict) -> None:
-    assert a["step"] == b["step"]
+    assert _step(a) == _step(b)
     for part in ("generator", "discriminator"):
         for name, tensor in a[part].items():
             assert torch.equal(tensor, b[part][name]), f"{part}.{name} differs"
@@ -35,7 +42,9 @@ def _assert_same_state(a: dict, b: dict) -> None:
 
 def test_a_short_run_writes_grids_checkpoints_and_metrics(tmp_path, tiny_config):
     config = tiny_config("train.epochs=2")
-    means = run(config, tmp_path)
+    result = run(config, tmp_path)
+    assert (result.status, result.step) == (Status.FINISHED, 2 * STEPS_PER_EPOCH)
+    means = result.metrics
     assert set(means) == {"g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake"}
     assert all(torch.isfinite(torch.tensor(v)) for v in means.values())
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
@@ -46,7 +55,7 @@ def test_a_short_run_writes_grids_checkpoints_and_metrics(tmp_path, tiny_config)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["epoch_0001.pt", "epoch_0002.pt", "last.pt"]  # no temporary files left
     state = _weights(tmp_path)
-    assert state["step"] == 2 * (96 // 16)
+    assert _step(state) == 2 * STEPS_PER_EPOCH
     assert state["config"]["train"]["epochs"] == 2
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
     assert lines[0] == "step,name,value"
@@ -72,7 +81,7 @@ def test_resume_after_an_epoch_is_bit_identical(tmp_path, tiny_config):
 def test_resume_in_the_middle_of_an_epoch_is_bit_identical(tmp_path, tiny_config):
     run(tiny_config("train.epochs=2"), tmp_path / "straight")
     run(tiny_config("train.epochs=2", "train.max_steps=4"), tmp_path / "stopped")
-    assert _weights(tmp_path / "stopped")["step"] == 4
+    assert _step(_weights(tmp_path / "stopped")) == 4
     last = tmp_path / "stopped" / "checkpoints" / "last.pt"
     run(tiny_config("train.epochs=2", f"train.resume={last}"), tmp_path / "resumed")
     _assert_same_state(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
@@ -94,7 +103,7 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    epochs_done = _weights(killed)["step"] // (960 // 16)
+    epochs_done = _step(_weights(killed)) // (960 // 16)
     assert epochs_done >= 1
     resumed = gan_lab_cli(tmp_path, *args, "train.resume=auto", f"hydra.run.dir={killed}")
     assert resumed.returncode == 0, resumed.stderr
@@ -104,21 +113,24 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
 
 def test_resume_auto_without_a_checkpoint_starts_fresh(tmp_path, tiny_config):
     run(tiny_config("train.epochs=1", "train.resume=auto"), tmp_path)
-    assert _weights(tmp_path)["step"] == 96 // 16
+    assert _step(_weights(tmp_path)) == STEPS_PER_EPOCH
 
 
 def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, tiny_config):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(GanLabError, match="cannot be read"):
-        run(tiny_config(f"train.resume={bad}"), tmp_path / "run")
+    result = run(tiny_config(f"train.resume={bad}"), tmp_path / "run")
+    assert result.status == Status.FAILED and result.user_error
+    assert "cannot be read" in result.error
 
 
 def test_a_checkpoint_of_another_model_is_a_clear_error(tmp_path, tiny_config):
     run(tiny_config("train.epochs=1"), tmp_path / "a")
     last = tmp_path / "a" / "checkpoints" / "last.pt"
-    with pytest.raises(GanLabError, match="different model"):
-        run(tiny_config("model.generator.filters=[8,4]", f"train.resume={last}"), tmp_path / "b")
+    result = run(
+        tiny_config("model.generator.filters=[8,4]", f"train.resume={last}"), tmp_path / "b"
+    )
+    assert result.status == Status.FAILED and "different model" in result.error
 
 
 def test_a_crash_while_saving_leaves_the_old_checkpoint(tmp_path, tiny_config, monkeypatch):
@@ -137,21 +149,22 @@ def test_a_crash_while_saving_leaves_the_old_checkpoint(tmp_path, tiny_config, m
 
 def test_divergence_stops_with_a_clear_error(tmp_path, tiny_config):
     config = tiny_config("train.epochs=1", "init=normal", "init.std=1e30")
-    with pytest.raises(RunDiverged, match="diverged by step 2 .*lower optim.lr"):
-        run(config, tmp_path)
+    result = run(config, tmp_path)
+    assert (result.status, result.reason) == (Status.FAILED, Reason.DIVERGED)
+    assert re.search("diverged by step 2 .*lower optim.lr", result.error)
     assert not (tmp_path / "checkpoints").exists()  # no checkpoint of NaN weights
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_trains_on_cpu(tmp_path, tiny_config, precision):
-    means = run(tiny_config("train.epochs=1", f"train.precision={precision}"), tmp_path)
-    assert all(torch.isfinite(torch.tensor(v)) for v in means.values())
+    result = run(tiny_config("train.epochs=1", f"train.precision={precision}"), tmp_path)
+    assert all(torch.isfinite(torch.tensor(v)) for v in result.metrics.values())
 
 
 def test_the_generator_learns_the_synthetic_data(tmp_path, tiny_config):
     """After a little training, D can no longer reject every fake with certainty."""
     config = tiny_config("train.epochs=3", "data.num_images=512")
-    means = run(config, tmp_path)
+    means = run(config, tmp_path).metrics
     assert 0.02 < means["d_fake"] < 0.98
 
 
@@ -159,8 +172,8 @@ def test_the_generator_learns_the_synthetic_data(tmp_path, tiny_config):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_training_on_cuda_keeps_the_images_on_the_device(tmp_path, tiny_config):
     config = tiny_config("train.epochs=1", "train.device=cuda", "train.precision=bf16")
-    means = run(config, tmp_path)
-    assert all(torch.isfinite(torch.tensor(v)) for v in means.values())
+    result = run(config, tmp_path)
+    assert all(torch.isfinite(torch.tensor(v)) for v in result.metrics.values())
 
 
 def test_multirun_gives_each_job_its_own_folder(tmp_path):
@@ -188,7 +201,5 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path):
 
 def test_replace_keeps_dataclass_configs_usable():
     # run() takes plain Config dataclasses, so programmatic sweeps can derive configs
-    from tests.conftest import compose_config
-
-    config = compose_config(*TINY)
+    config = compose(*TINY)
     assert replace(config.train, epochs=7).epochs == 7

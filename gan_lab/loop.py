@@ -14,28 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from gan_lab.data.batches import BatchSource
 from gan_lab.errors import RunDiverged
 from gan_lab.losses import GanLoss
+from gan_lab.models.gan import Gan
+from gan_lab.sampling import Latents
 from gan_lab.tracking import Tracker
 
 STEP_METRICS = ("g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
 _DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-@dataclass
-class Gan:
-    """The two networks with their optimisers and gradient scalers (active for fp16 only)."""
-
-    generator: nn.Module
-    discriminator: nn.Module
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    scaler_g: torch.amp.GradScaler
-    scaler_d: torch.amp.GradScaler
 
 
 @dataclass
@@ -45,21 +34,6 @@ class LoopSettings:
     log_every: int
     precision: str
     progress: bool = True
-
-
-class Latents:
-    """Latent vectors from a generator of their own, so the stream is saved and restored in
-    checkpoints independently of dropout's use of the global RNG."""
-
-    def __init__(self, dim: int, distribution: str, device: torch.device, seed: int) -> None:
-        self.dim, self.distribution, self.device = dim, distribution, device
-        self.rng = torch.Generator(device=device).manual_seed(seed)
-
-    def sample(self, count: int) -> torch.Tensor:
-        if self.distribution == "uniform":
-            u = torch.rand(count, self.dim, generator=self.rng, device=self.device)
-            return u.mul_(2).sub_(1)
-        return torch.randn(count, self.dim, generator=self.rng, device=self.device)
 
 
 def autocast(device: torch.device, precision: str):

@@ -1,0 +1,189 @@
+"""The model group's schema: the two networks of a DCGAN, block by block, and its checks.
+
+Every per-block key takes one value for all blocks or a list with one value per entry of
+`filters`; `per_block` is what reads them, here and in the builder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from gan_lab.errors import ConfigError, require, require_choice
+
+ORDERS = ("norm_act", "act_norm")
+
+
+def per_block(value: Any, count: int, key: str) -> list:
+    """Broadcast one value to every block, or check that a list has one value per block."""
+    if isinstance(value, list | tuple):
+        if len(value) != count:
+            raise ConfigError(key, list(value), f"give one value or {count} (one per filter)")
+        return list(value)
+    return [value] * count
+
+
+def _registries():
+    # Imported when checking, not with the schema: the builder imports this module.
+    from gan_lab.models.dcgan import ACTIVATIONS, NORMS
+    from gan_lab.models.init import INITS
+
+    return ACTIVATIONS, NORMS, INITS
+
+
+@dataclass
+class StackConfig:
+    """A list of convolution blocks."""
+
+    filters: list[int] = field(default_factory=list)
+    kernel: Any = 4
+    stride: Any = 2
+    bias: Any = True
+    norm: Any = "none"  # none | batch
+    norm_momentum: float = 0.1  # PyTorch convention: 1 - Keras momentum
+    norm_eps: float = 1e-5
+    activation: Any = "relu"
+    slope: float = 0.2  # leaky_relu negative slope (Keras 2 default is 0.3)
+    order: str = "norm_act"  # norm_act: conv -> norm -> act; act_norm: conv -> act -> norm
+    dropout: Any = 0.0
+    init: str | None = None  # pins this stack's init; null follows the init group
+
+    _TYPES = {
+        "kernel": (int,),
+        "stride": (int,),
+        "bias": (bool,),
+        "norm": (str,),
+        "activation": (str,),
+        "dropout": (float, int),
+    }
+
+    def check(self, key: str) -> None:
+        activations, norms, inits = _registries()
+        require(len(self.filters) > 0, f"{key}.filters", self.filters, "at least one filter count")
+        count = len(self.filters)
+        for name, types in self._TYPES.items():
+            for value in per_block(getattr(self, name), count, f"{key}.{name}"):
+                wrong_bool = isinstance(value, bool) and bool not in types
+                require(
+                    isinstance(value, types) and not wrong_bool,
+                    f"{key}.{name}",
+                    value,
+                    f"a {types[0].__name__} or a list with one per filter",
+                )
+        for name, low in (("filters", 1), ("kernel", 1), ("stride", 1)):
+            for value in per_block(getattr(self, name), count, f"{key}.{name}"):
+                require(value >= low, f"{key}.{name}", getattr(self, name), f"values >= {low}")
+        for p in per_block(self.dropout, count, f"{key}.dropout"):
+            require(0 <= p < 1, f"{key}.dropout", self.dropout, "dropout rates in [0, 1)")
+        for n in per_block(self.norm, count, f"{key}.norm"):
+            norms.check(n, f"{key}.norm")
+        for a in per_block(self.activation, count, f"{key}.activation"):
+            activations.check(a, f"{key}.activation")
+        require_choice(f"{key}.order", self.order, ORDERS)
+        require(
+            0 <= self.norm_momentum <= 1,
+            f"{key}.norm_momentum",
+            self.norm_momentum,
+            "a value in [0, 1] (PyTorch convention: 1 - Keras momentum)",
+        )
+        require(self.norm_eps > 0, f"{key}.norm_eps", self.norm_eps, "a value > 0")
+        if self.init is not None:
+            inits.check(self.init, f"{key}.init")
+
+
+@dataclass
+class ProjectionConfig:
+    """The generator's dense layer from the latent vector to a (channels, size, size) tensor."""
+
+    channels: int = 256
+    size: int = 4
+    bias: bool = True
+    norm: str = "none"
+    norm_per: str = "feature"  # feature: BatchNorm1d before the reshape; channel: BatchNorm2d after
+    norm_momentum: float = 0.1
+    norm_eps: float = 1e-5
+    activation: str = "linear"
+    slope: float = 0.2
+    order: str = "norm_act"
+    init: str | None = None
+
+    def check(self, key: str) -> None:
+        activations, norms, inits = _registries()
+        require(self.channels >= 1, f"{key}.channels", self.channels, ">= 1")
+        require(self.size >= 1, f"{key}.size", self.size, ">= 1")
+        norms.check(self.norm, f"{key}.norm")
+        require_choice(f"{key}.norm_per", self.norm_per, ("feature", "channel"))
+        activations.check(self.activation, f"{key}.activation")
+        require_choice(f"{key}.order", self.order, ORDERS)
+        if self.init is not None:
+            inits.check(self.init, f"{key}.init")
+
+
+@dataclass
+class OutputLayerConfig:
+    """The generator's last layer, producing the image."""
+
+    layer: str = "conv_transpose"  # conv_transpose | conv
+    kernel: int = 4
+    stride: int = 2
+    bias: bool = True
+    activation: str = "tanh"  # tanh: images in [-1, 1]; sigmoid: images in [0, 1]
+    init: str | None = None
+
+    def check(self, key: str) -> None:
+        inits = _registries()[2]
+        require_choice(f"{key}.layer", self.layer, ("conv_transpose", "conv"))
+        require_choice(f"{key}.activation", self.activation, ("tanh", "sigmoid"))
+        require(self.kernel >= 1, f"{key}.kernel", self.kernel, ">= 1")
+        require(self.stride >= 1, f"{key}.stride", self.stride, ">= 1")
+        if self.init is not None:
+            inits.check(self.init, f"{key}.init")
+
+
+@dataclass
+class GeneratorConfig(StackConfig):
+    projection: ProjectionConfig = field(default_factory=ProjectionConfig)
+    output: OutputLayerConfig = field(default_factory=OutputLayerConfig)
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        self.projection.check(f"{key}.projection")
+        self.output.check(f"{key}.output")
+
+
+@dataclass
+class DiscriminatorConfig(StackConfig):
+    activation: Any = "leaky_relu"
+    head_dropout: float = 0.0  # dropout between the flatten and the final dense layer
+    head_init: str | None = None
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        require(
+            0 <= self.head_dropout < 1, f"{key}.head_dropout", self.head_dropout, "a rate in [0, 1)"
+        )
+        if self.head_init is not None:
+            _registries()[2].check(self.head_init, f"{key}.head_init")
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    latent_dim: int = 100
+    latent_distribution: str = "normal"  # normal: N(0, 1); uniform: U(-1, 1)
+    channels: int = 3
+    default_init: str = "normal"  # what init=auto applies to layers that pin none
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+    def check(self) -> None:
+        from gan_lab.sampling import DISTRIBUTIONS
+
+        require(self.latent_dim >= 1, "model.latent_dim", self.latent_dim, "an integer >= 1")
+        DISTRIBUTIONS.check(self.latent_distribution, "model.latent_distribution")
+        require(self.channels in (1, 3), "model.channels", self.channels, "1 (grey) or 3 (RGB)")
+        _registries()[2].check(self.default_init, "model.default_init")
+        self.generator.check("model.generator")
+        self.discriminator.check("model.discriminator")

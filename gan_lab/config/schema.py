@@ -1,0 +1,245 @@
+"""The run's config: one dataclass per config group, each with the checks of its values beside it.
+
+Hydra merges conf/ into these dataclasses (registered as `gan_lab_schema`), so an unknown key or a
+value of the wrong type fails while the config is composed. Each group's `check` then refuses
+values that types cannot express; names (losses, init schemes, data sets, metrics, pruners) are
+checked against the registry of the code that implements them. Every default lives here: the YAML
+options of conf/ set only what differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omegaconf import MISSING, SI
+
+from gan_lab.config.model import ModelConfig
+from gan_lab.devices import resolve_device
+from gan_lab.errors import require, require_choice
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING  # a registered data set: synthetic, folder, cifar10, ...
+    path: str | None = None  # a folder or a .zip file of images (data sets other than synthetic)
+    size: int | None = None  # null: the model's output size (synthetic data only)
+    channels: int | None = None  # null: the model's channels (synthetic data only)
+    classes: list[str] | None = None  # keep these class sub-folders (CIFAR-10: class names)
+    crop: list[int] | None = None  # box [left, upper, right, lower] in source pixels, as PIL's
+    resize_mode: str = "center_crop"  # center_crop | pad (to square, black) | stretch
+    limit: int | None = None  # use only this many images
+    limit_mode: str = "first"  # first (in sorted file order) | random (seeded by data.seed)
+    flip: bool = False  # random horizontal flips, drawn per epoch from the run seed
+    download: bool = False  # fetch the data set (cifar10, celeba) when it is not at data.path
+    cache_dir: str | None = None  # null: $GAN_LAB_CACHE, else ~/.cache/gan_lab
+    workers: int = 2  # processes decoding images when a cache is built
+    num_images: int = 4096  # synthetic only
+    seed: int = 0  # synthetic images; the random limit
+    on_device: bool = True  # keep the uint8 images on the training device when they fit
+
+    def check(self) -> None:
+        from gan_lab.data.datasets import DATASETS
+
+        DATASETS.check(self.name, "data.name")
+        require(self.num_images >= 1, "data.num_images", self.num_images, "an integer >= 1")
+        require(self.size is None or self.size >= 1, "data.size", self.size, "null or >= 1")
+        require(self.channels in (None, 1, 3), "data.channels", self.channels, "null, 1 or 3")
+        require_choice("data.resize_mode", self.resize_mode, ("center_crop", "pad", "stretch"))
+        require_choice("data.limit_mode", self.limit_mode, ("first", "random"))
+        require(self.limit is None or self.limit >= 1, "data.limit", self.limit, "null or >= 1")
+        require(self.workers >= 0, "data.workers", self.workers, "an integer >= 0 (0: in-process)")
+        require(
+            self.classes is None or len(self.classes) > 0,
+            "data.classes",
+            self.classes,
+            "null (all) or a list of class names, such as [dog]",
+        )
+        if self.crop is not None:
+            box = self.crop
+            ok = len(box) == 4 and box[0] < box[2] and box[1] < box[3] and min(box) >= 0
+            require(
+                ok,
+                "data.crop",
+                box,
+                "a box [left, upper, right, lower] with left < right and upper < lower",
+            )
+        if self.name != "synthetic":
+            require(self.size is not None, "data.size", self.size, f"the size for {self.name}")
+            require(bool(self.path), "data.path", self.path, "the folder or .zip of the images")
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"
+    lr: float = 2e-4
+    lr_g: float = SI("${.lr}")
+    lr_d: float = SI("${.lr}")
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    eps: float = 1e-8
+
+    def check(self) -> None:
+        require_choice("optim.name", self.name, ("adam",))
+        for key in ("lr", "lr_g", "lr_d"):
+            value = getattr(self, key)
+            require(value > 0, f"optim.{key}", value, "a learning rate > 0, such as 2e-4")
+        require(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            "optim.betas",
+            self.betas,
+            "two values in [0, 1), such as [0.5,0.999]",
+        )
+        require(self.eps > 0, "optim.eps", self.eps, "a value > 0, such as 1e-8")
+
+
+@dataclass
+class InitConfig:
+    name: str = "auto"  # auto: each layer's pinned scheme, else the preset's default_init
+    std: float = 0.02  # for normal and truncated_normal
+
+    def check(self) -> None:
+        from gan_lab.models.init import INITS
+
+        if self.name != "auto":
+            INITS.check(self.name, "init.name")
+        require(self.std > 0, "init.std", self.std, "a standard deviation > 0")
+
+
+@dataclass
+class LossConfig:
+    name: str = "bce"  # a registered loss: bce (non-saturating), lsgan, ...
+    real_label: float = 1.0
+    fake_label: float = 0.0
+
+    def check(self) -> None:
+        from gan_lab.losses import LOSSES
+
+        LOSSES.check(self.name, "loss.name")
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64
+    epochs: int = 5
+    max_steps: int | None = None  # stop after this many steps in all (quick tries, tests)
+    seed: int = 0
+    precision: str = "fp32"  # fp32 | fp16 | bf16 (torch.autocast; fp16 adds a gradient scaler)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    checkpoint_every: int = 1  # epochs; the end of the run always saves
+    keep_checkpoints: bool = True  # keep checkpoints/epoch_NNNN.pt beside checkpoints/last.pt
+    resume: str | None = None  # auto (this run folder's last checkpoint) or a checkpoint path
+    grid_size: int = 4  # the fixed-noise sample grid is grid_size x grid_size
+    progress: bool = True
+
+    def check(self) -> None:
+        require(self.batch_size >= 1, "train.batch_size", self.batch_size, "an integer >= 1")
+        require(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
+        require(
+            self.max_steps is None or self.max_steps >= 1,
+            "train.max_steps",
+            self.max_steps,
+            "null or an integer >= 1",
+        )
+        require(
+            self.checkpoint_every >= 1,
+            "train.checkpoint_every",
+            self.checkpoint_every,
+            "an integer >= 1 (epochs)",
+        )
+        require(self.grid_size >= 1, "train.grid_size", self.grid_size, "an integer >= 1")
+        require_choice("train.precision", self.precision, PRECISIONS)
+        resolve_device(self.device)
+
+
+@dataclass
+class TrackingConfig:
+    name: str = "mlflow"  # mlflow | none (the run folder only; MLflow is never imported)
+    uri: str | None = None  # null: $MLFLOW_TRACKING_URI, else MLflow's default ./mlflow.db
+    experiment: str = "gan_lab"
+    log_every: int = 10  # steps between metric reads (each read synchronises the device)
+    log_model: bool = True  # log the generator as an MLflow model at the end
+    log_checkpoint: bool = True  # upload the final checkpoint as an artifact
+
+    def check(self) -> None:
+        require_choice("tracking.name", self.name, ("mlflow", "none"))
+        require(self.log_every >= 1, "tracking.log_every", self.log_every, "an integer >= 1")
+
+
+@dataclass
+class MetricsConfig:
+    name: str = "standard"  # standard | none (the Inception network is never loaded)
+    every: int = 5  # epochs between evaluations; 0: only at the end of the run
+    num_samples: int = 10000  # generated (and real reference) images, capped at the data set's
+    batch_size: int = 100
+    seed: int = 2024  # the latent seed of the evaluation samples: the same images every time
+    compute: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "quality"])
+    inception_weights: str | None = None  # a weights file; null: the usual places (see README)
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    neighborhood: int = 3  # k of the k-NN manifolds (precision, recall, realism)
+    quality_thresholds: list[float] = field(default_factory=lambda: [0.9, 0.75])  # good, decent
+
+    def check(self) -> None:
+        from gan_lab.metrics.scores import METRICS
+
+        require_choice("metrics.name", self.name, ("standard", "none"))
+        require(self.every >= 0, "metrics.every", self.every, "epochs >= 0 (0: at the end only)")
+        require(self.num_samples >= 2, "metrics.num_samples", self.num_samples, "an integer >= 2")
+        require(self.batch_size >= 1, "metrics.batch_size", self.batch_size, "an integer >= 1")
+        for name in self.compute:
+            METRICS.check(name, "metrics.compute")
+        require(self.neighborhood >= 1, "metrics.neighborhood", self.neighborhood, ">= 1")
+        require(
+            self.kid_subsets >= 1 and self.kid_subset_size >= 2,
+            "metrics.kid_subset_size",
+            self.kid_subset_size,
+            "kid_subsets >= 1 and kid_subset_size >= 2",
+        )
+        good_decent = self.quality_thresholds
+        require(
+            len(good_decent) == 2 and good_decent[0] >= good_decent[1] > 0,
+            "metrics.quality_thresholds",
+            good_decent,
+            "[good, decent] realism-score thresholds with good >= decent > 0, such as [0.9,0.75]",
+        )
+
+
+@dataclass
+class TrialConfig:
+    """Set by gan_lab's Optuna sweeper on each trial's command line; null outside a search."""
+
+    study: str | None = None
+    storage: str | None = None
+    number: int | None = None
+    objective: str = "fid"
+    pruner: str = "median"  # the job decides on pruning, so it needs the sweeper's pruner
+    pruner_startup_trials: int = 3
+    pruner_warmup_epochs: int = 0
+
+    def check(self) -> None:
+        if self.number is None:
+            return
+        from gan_lab.search.trial import PRUNERS
+
+        PRUNERS.check(self.pruner, "trial.pruner")
+        require(bool(self.study and self.storage), "trial.study", self.study, "with trial.storage")
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
+
+    def check(self) -> None:
+        """Every group's checks; ConfigError on the first bad value."""
+        groups = (self.model, self.optim, self.init, self.loss, self.train, self.tracking)
+        for group in (*groups, self.data, self.metrics, self.trial):
+            group.check()

@@ -1,0 +1,25 @@
+"""Every MLflow tag gan_lab writes or reads, in one table."""
+
+# A run: what it is and where it ran
+OVERRIDES = "gan_lab.overrides"  # the job's command-line overrides
+JOB = "gan_lab.job"  # its job number in a multirun
+TRIAL = "gan_lab.trial"  # its trial number in a search
+STUDY = "gan_lab.study"  # the search's Optuna study
+SWEEP_ID = "gan_lab.sweep_id"  # the sweep folder: the same on a sweep's parent and children
+VERSION = "gan_lab.version"
+DEVICE = "gan_lab.device"
+CUDA_VISIBLE_DEVICES = "gan_lab.cuda_visible_devices"  # which GPU Ray or SLURM gave the job
+G_PARAMS = "gan_lab.g_params"  # trainable parameters of the generator
+D_PARAMS = "gan_lab.d_params"
+OUTCOME = "gan_lab.outcome"  # how the run ended: gan_lab.outcome.RunResult as JSON
+
+# A sweep's parent run
+KIND = "gan_lab.kind"  # "sweep" on a parent run
+SWEEP_OVERRIDES = "gan_lab.sweep_overrides"  # the sweep's command line
+SWEEPER = "gan_lab.sweeper"
+LAUNCHER = "gan_lab.launcher"
+SUMMARY = "gan_lab.summary"  # "3 finished, 1 pruned" when the sweep ends
+
+# MLflow's own
+PARENT_RUN_ID = "mlflow.parentRunId"
+GIT_COMMIT = "mlflow.source.git.commit"

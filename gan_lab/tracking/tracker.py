@@ -1,0 +1,111 @@
+"""Where a run's params, metrics, images and files go. The training loop only sees `Tracker`.
+
+tracking=mlflow (the default) logs to an MLflow store (mlflow_tracker.py); tracking=none keeps
+everything in the run folder (local.py) and never imports MLflow.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import torch
+
+from gan_lab.config import TrackingConfig
+from gan_lab.tracking import tags
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from gan_lab.outcome import RunResult
+
+# Set by the sweep callback in the launching process; read by every job of the sweep.
+PARENT_RUN_ENV = "GAN_LAB_PARENT_RUN_ID"
+SWEEP_ID_ENV = "GAN_LAB_SWEEP_ID"
+
+History = dict[str, list[tuple[int, float]]]
+
+
+@dataclass
+class RunInfo:
+    """How a run is named and tagged; the entry point fills it from Hydra's job."""
+
+    name: str = "default"
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Tracker(Protocol):
+    run_id: str | None
+
+    def log_params(self, params: dict[str, Any]) -> None: ...
+
+    def set_tags(self, tags: dict[str, str]) -> None: ...
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+
+    def log_image(self, image: np.ndarray, key: str, step: int) -> None: ...
+
+    def log_figure(self, figure: Figure, name: str) -> None: ...
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None: ...
+
+    def log_generator(self, generator: torch.nn.Module, example: torch.Tensor) -> None: ...
+
+    def metric_history(self, keys: list[str]) -> History: ...
+
+    def finish(self, result: RunResult) -> None:
+        """Record how the run ended (its status and the outcome record), once."""
+        ...
+
+
+def open_tracker(
+    cfg: TrackingConfig, run_dir: Path, info: RunInfo, resume_run_id: str | None = None
+) -> Tracker:
+    if cfg.name == "none":
+        from gan_lab.tracking.local import LocalTracker
+
+        return LocalTracker(run_dir)
+    from gan_lab.tracking.mlflow_tracker import MlflowTracker  # MLflow only when tracking
+
+    run_tags = dict(info.tags)
+    if os.environ.get(SWEEP_ID_ENV):
+        run_tags[tags.SWEEP_ID] = os.environ[SWEEP_ID_ENV]
+    return MlflowTracker(
+        cfg.uri, cfg.experiment, info.name, run_tags, os.environ.get(PARENT_RUN_ENV), resume_run_id
+    )
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config dict -> {"optim.lr": 0.0002, ...}: every leaf as a dotted key."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def environment_tags(device: torch.device) -> dict[str, str]:
+    """gan_lab's version, the project's git commit when known, and the training device."""
+    import gan_lab
+
+    found = {tags.VERSION: gan_lab.__version__}
+    root = Path(gan_lab.__file__).resolve().parent.parent
+    if (root / ".git").exists():
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        if result.returncode == 0:
+            found[tags.GIT_COMMIT] = result.stdout.strip()
+    if device.type == "cuda":
+        found[tags.DEVICE] = torch.cuda.get_device_name(device)
+        # set per job by Ray and SLURM: which physical GPU the job got
+        found[tags.CUDA_VISIBLE_DEVICES] = os.environ.get("CUDA_VISIBLE_DEVICES", "all")
+    else:
+        found[tags.DEVICE] = f"cpu ({torch.get_num_threads()} threads)"
+    return found

@@ -1,0 +1,25 @@
+"""The command line, in this process or in a process of its own."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from gan_lab.__main__ import main
+
+
+def gan_lab_cli(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`python -m gan_lab <args>` in a process of its own, run in `cwd`."""
+    command = [sys.executable, "-m", "gan_lab", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli(monkeypatch, *args: str) -> None:
+    """`gan-lab <args>` in this process (Hydra's basic launcher runs the jobs here too)."""
+    monkeypatch.setattr(sys, "argv", ["gan-lab", *args])
+    try:
+        main()
+    finally:  # Hydra points the root logger at streams that pytest closes after the test
+        logging.getLogger().handlers.clear()

@@ -1,0 +1,31 @@
+"""A small, fixed feature extractor for tests where the Inception network is not the point."""
+
+from __future__ import annotations
+
+import torch
+
+import gan_lab.metrics.evaluator
+
+
+class StandIn(torch.nn.Module):
+    """4x4 average colours (48 features) and 10 logits. Never the default: Evaluator loads the
+    real Inception network unless given one."""
+
+    name = "stand-in"
+    has_logits = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.classifier = torch.nn.Linear(48, 10)
+        torch.nn.init.normal_(self.classifier.weight, generator=torch.Generator().manual_seed(0))
+
+    def forward(self, images):
+        x = images.float().expand(-1, 3, -1, -1) / 255
+        features = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+        return features, self.classifier(features)
+
+
+def stand_in_metrics(monkeypatch) -> None:
+    """Every Evaluator built during the test uses StandIn."""
+    monkeypatch.setattr(gan_lab.metrics.evaluator, "InceptionFeatures", lambda weights: StandIn())
+    monkeypatch.setattr(gan_lab.metrics.evaluator, "find_weights", lambda *args, **kwargs: None)

@@ -1,0 +1,50 @@
+"""Tracked sweeps on the tiny model, read back from their MLflow store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from gan_lab.tracking import tags
+from tests.helpers.configs import TINY
+
+
+def runs_of(store: str, experiment: str = "gan_lab"):
+    client = MlflowClient(store)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment} in {store}"
+    return client, client.search_runs([found.experiment_id], max_results=1000)
+
+
+def parent_and_children(runs: list) -> tuple:
+    """The one sweep parent run among `runs`, and its children."""
+    parents = [r for r in runs if r.data.tags.get(tags.KIND) == "sweep"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get(tags.PARENT_RUN_ID) == parent.info.run_id]
+    return parent, children
+
+
+def tracked_sweep(tmp_path: Path, *args: str):
+    """`python -m gan_lab -m <args>` on the tiny model with metrics off, tracked in a new sqlite
+    store in tmp_path. Returns the MLflow client, the sweep's parent run and its children."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = [
+        sys.executable,
+        "-m",
+        "gan_lab",
+        "-m",
+        *TINY[1:],
+        "metrics=none",
+        "train.epochs=1",
+        f"tracking.uri={store}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *args,
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client, runs = runs_of(store)
+    return (client, *parent_and_children(runs))
