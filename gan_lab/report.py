@@ -60,7 +60,7 @@ class Row:
 
     @property
     def status(self) -> str:
-        return self.outcome.describe() if self.outcome.status != Status.FINISHED else "FINISHED"
+        return self.outcome.describe()
 
     @property
     def label(self) -> str:

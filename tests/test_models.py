@@ -16,60 +16,34 @@ from gan_lab.models.dcgan import (
     same_conv_transpose,
 )
 
+# The variants' overrides
+S1_RUN_LOGS = ["model.generator.kernel=[4,4,2]", "model.generator.output.kernel=2"]
+S1_HEAD = [
+    "model.generator.kernel=[2,4,2]",
+    "model.generator.output.kernel=2",
+    "model.discriminator.filters=[24,32]",
+]
+S2_FIG12 = ["model.generator.norm_momentum=0.2", "model.generator.norm_eps=1e-5"]
 S2_FIG45_D = "model.discriminator.filters=[32,64,64,128]"
+S2_FIG4 = ["model.generator.filters=[128,64,64]", S2_FIG45_D]
+S2_FIG5 = ["model.generator.filters=[128,128,64]", S2_FIG45_D]
+RGB64 = (3, 64, 64)
 
 # preset, overrides, (G trainable, G Keras total), (D trainable, D Keras total), output shape
 COUNTS = [
     ("animal_faces28", [], (1_938_304, 1_963_776), (216_065, 216_065), (3, 28, 28)),
-    ("anime_s1", [], (1_260_195, 1_260_643), (18_337, 18_337), (3, 64, 64)),
-    # the run logs' kernels 4,4,2,2
-    (
-        "anime_s1",
-        ["model.generator.kernel=[4,4,2]", "model.generator.output.kernel=2"],
-        (1_157_283, 1_157_731),
-        (18_337, 18_337),
-        (3, 64, 64),
-    ),
-    # the HEAD notebook: kernels 2,4,2,2 and D filters 24/32 (printed there)
-    (
-        "anime_s1",
-        [
-            "model.generator.kernel=[2,4,2]",
-            "model.generator.output.kernel=2",
-            "model.discriminator.filters=[24,32]",
-        ],
-        (960_675, 961_123),
-        (15_809, 15_809),
-        (3, 64, 64),
-    ),
-    ("anime_s2", [], (1_111_075, 1_119_715), (405_697, 406_593), (3, 64, 64)),
-    # scenario 2, Figures 1-2: batch-norm settings only, counts unchanged
-    (
-        "anime_s2",
-        ["model.generator.norm_momentum=0.2", "model.generator.norm_eps=1e-5"],
-        (1_111_075, 1_119_715),
-        (405_697, 406_593),
-        (3, 64, 64),
-    ),
-    (
-        "anime_s2",
-        ["model.generator.filters=[128,64,64]", S2_FIG45_D],
-        (1_144_323, 1_153_027),
-        (138_881, 139_393),
-        (3, 64, 64),
-    ),
-    (
-        "anime_s2",
-        ["model.generator.filters=[128,128,64]", S2_FIG45_D],
-        (1_341_123, 1_349_955),
-        (138_881, 139_393),
-        (3, 64, 64),
-    ),
+    ("anime_s1", [], (1_260_195, 1_260_643), (18_337, 18_337), RGB64),
+    ("anime_s1", S1_RUN_LOGS, (1_157_283, 1_157_731), (18_337, 18_337), RGB64),  # kernels 4,4,2,2
+    ("anime_s1", S1_HEAD, (960_675, 961_123), (15_809, 15_809), RGB64),  # the HEAD notebook
+    ("anime_s2", [], (1_111_075, 1_119_715), (405_697, 406_593), RGB64),
+    ("anime_s2", S2_FIG12, (1_111_075, 1_119_715), (405_697, 406_593), RGB64),  # BN only
+    ("anime_s2", S2_FIG4, (1_144_323, 1_153_027), (138_881, 139_393), RGB64),
+    ("anime_s2", S2_FIG5, (1_341_123, 1_349_955), (138_881, 139_393), RGB64),
     ("cifar_dcgan32", [], (1_466_115, 1_466_115), (522_497, 522_497), (3, 32, 32)),
-    ("celeba64", [], (3_981_443, 3_983_235), (405_313, 405_825), (3, 64, 64)),
+    ("celeba64", [], (3_981_443, 3_983_235), (405_313, 405_825), RGB64),
     ("cat_faces64", [], (2_025_089, 2_025_985), (107_265, 107_265), (1, 64, 64)),
     # pytorch/examples dcgan at 64x64: its published G count (D has one head bias more)
-    ("dcgan64", [], (3_576_704, 3_578_624), (2_765_569, 2_767_361), (3, 64, 64)),
+    ("dcgan64", [], (3_576_704, 3_578_624), (2_765_569, 2_767_361), RGB64),
 ]
 
 
