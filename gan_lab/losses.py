@@ -61,3 +61,15 @@ class LeastSquares(BinaryCrossEntropy):
 
     def score(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.float()
+
+
+@LOSSES.register("hinge")
+class Hinge(BinaryCrossEntropy):
+    """Hinge loss (Lim and Ye 2017; SAGAN, BigGAN): D pushes real logits above 1 and fake ones
+    below -1, G raises D's logits on its fakes. d_real / d_fake show sigmoid(logit), as for bce."""
+
+    def discriminator(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+        return F.relu(1 - logits.float() if real else 1 + logits.float()).mean()
+
+    def generator(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return -fake_logits.float().mean()
