@@ -1,0 +1,56 @@
+"""Each named choice has one home: its registry. The YAML options of a group and the registry
+agree, and the config checks refuse what is not registered."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from gan_lab.config import CONF_DIR, compose
+from gan_lab.data.datasets import DATASETS
+from gan_lab.errors import ConfigError
+from gan_lab.losses import LOSSES
+from gan_lab.metrics.scores import METRICS
+from gan_lab.models.init import INITS
+from gan_lab.registry import Registry
+
+
+@pytest.mark.parametrize(
+    ("group", "registry", "extra"),
+    [("loss", LOSSES, set()), ("init", INITS, {"auto"}), ("data", DATASETS, set())],
+)
+def test_every_option_of_a_group_is_a_registered_name(group, registry, extra):
+    options = {}
+    for path in (CONF_DIR / group).glob("*.yaml"):
+        options[path.stem] = yaml.safe_load(path.read_text())["name"]
+    assert set(options.values()) <= set(registry.names()) | extra
+    assert set(registry.names()) <= set(options.values())  # and each has an option to choose
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("init.name=glorot", "init.name"),
+        ("data.name=imagenet", "data.name"),
+        ("metrics.compute=[fid,lpips]", "metrics.compute"),
+        ("model.generator.activation=gelu", "model.generator.activation"),
+        ("model.latent_distribution=cauchy", "model.latent_distribution"),
+    ],
+)
+def test_an_unregistered_name_is_refused_with_the_registered_ones(override, key):
+    with pytest.raises(ConfigError) as raised:
+        compose(override)
+    assert raised.value.key == key
+    assert "choose one of" in str(raised.value)
+
+
+def test_the_default_metrics_are_registered():
+    assert set(compose().metrics.compute) <= set(METRICS.names())
+
+
+def test_a_name_is_registered_once():
+    registry: Registry[int] = Registry("thing.name")
+    registry.add("a", 1)
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.add("a", 2)
+    assert registry["a"] == 1 and registry.names() == ("a",)
