@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_lab.config import CONF_DIR, Config, register_schema, to_config
-from gan_lab.errors import GanLabError
+from gan_lab.errors import GanLabError, Terminated
 from gan_lab.outcome import Reason, RunResult, Status
 
 register_schema()
@@ -51,9 +51,7 @@ def job(cfg: DictConfig) -> RunResult:
     try:
         config = _typed(cfg)
     except GanLabError as error:
-        result = RunResult(
-            Status.FAILED, reason=Reason.ERROR, error=str(error), user_error=True, exception=error
-        )
+        result = RunResult(Status.FAILED, reason=Reason.ERROR, error=str(error), exception=error)
     else:
         result = run(config, Path(hydra_config.runtime.output_dir), info)
     if multirun:
@@ -69,10 +67,7 @@ def _bug(result: RunResult) -> BaseException | None:
 
 def _single_run_ends(result: RunResult) -> RunResult:
     """Exit status of a single run: 0 when it trained (or was pruned), one line and 2 for an
-    error the user can fix, the traceback of a bug, 143 after SIGTERM."""
-    if result.status == Status.KILLED:
-        log.warning("run %s", result.describe())
-        sys.exit(128 + signal.SIGTERM)
+    error the user can fix, the traceback of a bug. (Ctrl-C and SIGTERM end in main().)"""
     if result.status == Status.FAILED:
         if result.user_error or result.exception is None:
             _exit_with(f"gan-lab: error: {result.error}")
@@ -139,6 +134,9 @@ def main() -> None:
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:
         job()
+    except Terminated:
+        print("gan-lab: stopped by SIGTERM; the run is recorded KILLED", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     except GanLabError as error:
         _exit_with(f"gan-lab: error: {error}")
     except HydraException as error:

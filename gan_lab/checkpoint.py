@@ -79,8 +79,8 @@ def capture(gan: Gan, latents: Latents, progress: Progress, config: dict) -> dic
     }
 
 
-def restore(state: dict, gan: Gan, latents: Latents) -> Progress:
-    """Load a checkpoint's weights, optimiser and RNG states; return its Progress."""
+def restore(state: dict, gan: Gan) -> Progress:
+    """Load a checkpoint's weights and optimiser states; return its Progress."""
     try:
         gan.generator.load_state_dict(state["generator"])
         gan.discriminator.load_state_dict(state["discriminator"])
@@ -93,7 +93,6 @@ def restore(state: dict, gan: Gan, latents: Latents) -> Progress:
     gan.opt_d.load_state_dict(state["opt_d"])
     gan.scaler_g.load_state_dict(state["scaler_g"])
     gan.scaler_d.load_state_dict(state["scaler_d"])
-    restore_rng(state["rng"], latents)
     return Progress(**state["progress"])
 
 
@@ -149,44 +148,58 @@ def save(folder: Path, state: dict, name: str = LAST, keep_as: str | None = None
 
 
 class Checkpoints:
-    """The run folder's checkpoints/ and the rule for each file in it."""
+    """The run folder's checkpoints/, the rule for each file in it, and the run's Progress."""
 
-    def __init__(self, folder: Path, train: TrainConfig, config: dict) -> None:
+    def __init__(
+        self, folder: Path, train: TrainConfig, config: dict, gan: Gan, latents: Latents
+    ) -> None:
         self.folder, self.train, self.config = Path(folder), train, config
+        self.gan, self.latents = gan, latents
+        self.progress = Progress()
         self.saved_step: int | None = None  # the step last.pt holds
+        self._rng: dict | None = None
 
     @property
     def last(self) -> Path:
         return self.folder / LAST
 
-    def resume(self, gan: Gan, latents: Latents) -> Progress:
+    def resume(self) -> Progress:
         """train.resume: null starts fresh; auto continues this folder's last.pt if there is
-        one; anything else is a checkpoint path."""
+        one; anything else is a checkpoint path. Weights and optimisers are loaded now, the RNG
+        states by restore_rng(), just before training: what is built in between (the metrics'
+        network) draws from the RNG too."""
         spec = self.train.resume
         path = self.last if spec == "auto" else Path(spec) if spec else None
         if path is None or (spec == "auto" and not path.is_file()):
-            return Progress()
-        progress = restore(load(path), gan, latents)
+            return self.progress
+        state = load(path)
+        self.progress = restore(state, self.gan)
+        self._rng = state["rng"]
         if path.resolve() == self.last.resolve():
-            self.saved_step = progress.step
-        return progress
+            self.saved_step = self.progress.step
+        return self.progress
 
-    def after_epoch(self, epoch: int, gan: Gan, latents: Latents, progress: Progress) -> None:
+    def restore_rng(self) -> None:
+        if self._rng is not None:
+            restore_rng(self._rng, self.latents)
+
+    def after_epoch(self, epoch: int) -> None:
         """last.pt every train.checkpoint_every epochs, kept as epoch_NNNN.pt when asked."""
         if epoch % self.train.checkpoint_every == 0:
             keep = f"epoch_{epoch:04d}.pt" if self.train.keep_checkpoints else None
-            self._save(gan, latents, progress, LAST, keep)
+            self._save(LAST, keep)
 
-    def at_end(self, gan: Gan, latents: Latents, progress: Progress) -> Path:
+    def at_end(self) -> Path:
         """The end of a run always leaves last.pt at its final step."""
-        if self.saved_step != progress.step:
-            self._save(gan, latents, progress, LAST)
+        if self.saved_step != self.progress.step:
+            self._save(LAST)
         return self.last
 
-    def best(self, gan: Gan, latents: Latents, progress: Progress) -> None:
-        self._save(gan, latents, progress, BEST)
+    def best(self) -> None:
+        self._save(BEST)
 
-    def _save(self, gan, latents, progress, name: str, keep_as: str | None = None) -> None:
-        save(self.folder, capture(gan, latents, progress, self.config), name, keep_as)
+    def _save(self, name: str, keep_as: str | None = None) -> None:
+        state = capture(self.gan, self.latents, self.progress, self.config)
+        save(self.folder, state, name, keep_as)
         if name == LAST:
-            self.saved_step = progress.step
+            self.saved_step = self.progress.step

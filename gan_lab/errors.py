@@ -30,3 +30,8 @@ class DataError(GanLabError):
 
 class RunDiverged(GanLabError):
     """A loss became NaN or infinite."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (a scheduler's time limit or preemption, `docker stop`, Kubernetes): like
+    KeyboardInterrupt, it ends the process once the run is recorded."""

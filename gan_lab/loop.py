@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from tqdm import tqdm
@@ -22,6 +23,9 @@ from gan_lab.losses import GanLoss
 from gan_lab.models.gan import Gan
 from gan_lab.sampling import Latents
 from gan_lab.tracking import Tracker
+
+if TYPE_CHECKING:
+    from gan_lab.config import Config
 
 STEP_METRICS = ("g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
 _DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -34,6 +38,23 @@ class LoopSettings:
     log_every: int
     precision: str
     progress: bool = True
+
+    @classmethod
+    def of(cls, config: Config) -> LoopSettings:
+        train = config.train
+        return cls(
+            train.epochs,
+            train.max_steps,
+            config.tracking.log_every,
+            train.precision,
+            train.progress,
+        )
+
+
+class Position(Protocol):
+    """Where the loop is: it starts at `step` and moves it on after every step."""
+
+    step: int
 
 
 def autocast(device: torch.device, precision: str):
@@ -89,17 +110,18 @@ def fit(
     loss: GanLoss,
     tracker: Tracker,
     settings: LoopSettings,
-    start_step: int = 0,
+    position: Position,
     on_epoch_end: Callable[[int, int, dict[str, float]], bool] = lambda epoch, step, means: False,
 ) -> int:
-    """Train from global step `start_step` to the end of `settings.epochs` (or `max_steps`).
-    Calls on_epoch_end(completed_epochs, step, epoch_means) after each complete epoch, which
-    returns True to stop early (a pruned search trial), and returns the last step reached."""
+    """Train from global step `position.step` to the end of `settings.epochs` (or `max_steps`),
+    moving `position.step` on after every step. Calls on_epoch_end(completed_epochs, step,
+    epoch_means) after each complete epoch, which returns True to stop early (a pruned search
+    trial), and returns the last step reached."""
     per_epoch = batches.steps_per_epoch
     total = settings.epochs * per_epoch
     if settings.max_steps is not None:
         total = min(total, settings.max_steps)
-    step = start_step
+    step = position.step
     lrs = {"lr_g": gan.opt_g.param_groups[0]["lr"], "lr_d": gan.opt_d.param_groups[0]["lr"]}
     bar = tqdm(total=total, initial=step, disable=not settings.progress, unit="step", mininterval=1)
     gan.generator.train()
@@ -115,6 +137,7 @@ def fit(
             window += stats
             window_steps += 1
             step += 1
+            position.step = step
             bar.update(1)
             at_end = step % per_epoch == 0 or step >= total
             if step % settings.log_every == 0 or at_end:

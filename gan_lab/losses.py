@@ -64,9 +64,16 @@ class LeastSquares(BinaryCrossEntropy):
 
 
 @LOSSES.register("hinge")
-class Hinge(BinaryCrossEntropy):
+class Hinge:
     """Hinge loss (Lim and Ye 2017; SAGAN, BigGAN): D pushes real logits above 1 and fake ones
-    below -1, G raises D's logits on its fakes. d_real / d_fake show sigmoid(logit), as for bce."""
+    below -1, G raises D's logits on its fakes. It has no labels (loss.real_label and fake_label
+    are bce's and lsgan's); d_real / d_fake show sigmoid(logit), as for bce."""
+
+    def __init__(self, cfg: LossConfig) -> None:
+        pass
+
+    def score(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits.float())
 
     def discriminator(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         return F.relu(1 - logits.float() if real else 1 + logits.float()).mean()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from gan_lab.errors import GanLabError
 from gan_lab.tracking import tags
 
 _ERROR_LENGTH = 4000  # keeps the record within MLflow's 8,000 characters for a tag
@@ -24,7 +25,6 @@ class Status(StrEnum):
 
 # MLflow's run statuses have no PRUNED: a pruned run was stopped before its end, as a killed one.
 MLFLOW_STATUS = {
-    Status.RUNNING: "RUNNING",
     Status.FINISHED: "FINISHED",
     Status.FAILED: "FAILED",
     Status.KILLED: "KILLED",
@@ -50,19 +50,29 @@ class RunResult:
     step: int = 0  # the training step reached
     reason: Reason | None = None
     error: str | None = None  # the error's text, or what the pruner saw
-    user_error: bool = False  # the error is the user's to fix (one line), not a bug
     # The exception itself, for a caller in this process (never pickled or recorded).
     exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "exception": None}
 
-    def describe(self) -> str:
-        """One line: 'FAILED (diverged): training diverged by step 12 ...'."""
+    @property
+    def user_error(self) -> bool:
+        """The run failed on input the user can fix (one line), not on a bug."""
+        return isinstance(self.exception, GanLabError)
+
+    @property
+    def headline(self) -> str:
+        """The status and the reason: 'FAILED (diverged)', 'PRUNED', 'FINISHED'."""
         text = self.status.value
         if self.reason is not None and self.reason.value != self.status.value.lower():
             text += f" ({self.reason.value})"
-        return f"{text}: {self.error}" if self.error else text
+        return text
+
+    def describe(self) -> str:
+        """One line: 'FAILED (diverged): training diverged by step 12 ...'."""
+        error = " ".join(self.error.split()) if self.error else ""
+        return f"{self.headline}: {error}" if error else self.headline
 
     def to_json(self) -> str:
         error = self.error
@@ -75,7 +85,7 @@ class RunResult:
             "step": self.step,
             "metrics": self.metrics,
         }
-        return json.dumps(record, sort_keys=True)
+        return json.dumps(record, sort_keys=True, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> RunResult:
@@ -91,10 +101,20 @@ class RunResult:
 
 
 def outcome_of(run: Any) -> RunResult:
-    """The recorded result of an MLflow run; a run without one (still running, or ended by a
-    kill -9 before it could say) has its MLflow status and no reason."""
+    """The recorded result of an MLflow run. A run without one (still running, or ended by a
+    kill -9 before it could say) has its MLflow status and no reason; a run recorded by gan_lab
+    0.1 says what it can from its tags of then."""
     recorded = run.data.tags.get(tags.OUTCOME)
     if recorded:
         return RunResult.from_json(recorded)
     status = run.info.status  # SCHEDULED counts as RUNNING: not ended either
-    return RunResult(Status(status) if status in Status.__members__ else Status.RUNNING)
+    if status == "FINISHED" and tags.LEGACY_STOPPED_EARLY in run.data.tags:
+        return RunResult(
+            Status.PRUNED, reason=Reason.PRUNED, error=run.data.tags[tags.LEGACY_STOPPED_EARLY]
+        )
+    error = run.data.tags.get(tags.LEGACY_ERROR)
+    return RunResult(
+        Status(status) if status in Status.__members__ else Status.RUNNING,
+        reason=Reason.ERROR if error else None,
+        error=error,
+    )

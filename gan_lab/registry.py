@@ -46,6 +46,3 @@ class Registry(Generic[T]):
     def __getitem__(self, name: str) -> T:
         self.check(name)
         return self._entries[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries

@@ -60,7 +60,7 @@ class Row:
 
     @property
     def status(self) -> str:
-        return self.outcome.describe()
+        return self.outcome.headline
 
     @property
     def label(self) -> str:
@@ -264,9 +264,9 @@ def _conclusions(
     if best is not None:
         lines.append(f"Best run: {best.label}, FID {_number(best.fid)}. Rerun it with:")
         lines.append(f"`{_rerun_command(parent, best, keys)}`")
-    not_finished = [r for r in rows if r.outcome.status != Status.FINISHED]
-    if not_finished:
-        lines.append(", ".join(f"{r.label}: {r.status}" for r in not_finished))
+    for row in rows:
+        if row.outcome.status != Status.FINISHED:
+            lines.append(f"{row.label}: {row.outcome.describe()}")
     return lines
 
 

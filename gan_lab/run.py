@@ -25,12 +25,12 @@ import torch
 import yaml
 from torchvision.utils import make_grid, save_image
 
-from gan_lab.checkpoint import Checkpoints
+from gan_lab.checkpoint import Checkpoints, Progress
 from gan_lab.config import Config
 from gan_lab.data import cache_dir, image_shape, load_images
 from gan_lab.data.batches import BatchSource
 from gan_lab.devices import resolve_device
-from gan_lab.errors import ConfigError, GanLabError, RunDiverged
+from gan_lab.errors import ConfigError, GanLabError, RunDiverged, Terminated
 from gan_lab.loop import LoopSettings, fit
 from gan_lab.losses import make_loss
 from gan_lab.models.dcgan import count_parameters, output_shape
@@ -38,19 +38,16 @@ from gan_lab.models.gan import build_gan
 from gan_lab.outcome import Reason, RunResult, Status
 from gan_lab.plots import LOSS_CURVES, loss_curves
 from gan_lab.sampling import Latents, generate_all
-from gan_lab.tracking import RunInfo, environment_tags, flatten, open_tracker
+from gan_lab.tracking import RunInfo, Tracker, environment_tags, flatten, open_tracker
 from gan_lab.tracking import tags as tag
 
 log = logging.getLogger(__name__)
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived: a scheduler's time limit or preemption, `docker stop`, Kubernetes."""
-
-
 def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> RunResult:
     """Train as `config` says, writing into `run_dir` and the tracker, and return how it ended.
-    Ctrl-C is recorded KILLED and raised again; every other ending is returned."""
+    Ctrl-C and SIGTERM are recorded KILLED and raised again (KeyboardInterrupt, Terminated):
+    they stop the process, a sweep's too. Every other ending is returned."""
     job = Run(config, Path(run_dir), info or RunInfo())
     try:
         with _sigterm_raises():
@@ -59,7 +56,8 @@ def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> RunResult
         job.record(RunResult(Status.KILLED, reason=Reason.INTERRUPTED, error="Ctrl-C"))
         raise
     except Terminated:
-        result = RunResult(Status.KILLED, reason=Reason.TERMINATED, error="SIGTERM")
+        job.record(RunResult(Status.KILLED, reason=Reason.TERMINATED, error="SIGTERM"))
+        raise
     except RunDiverged as error:
         result = _failed(Reason.DIVERGED, error)
     except Exception as error:
@@ -69,10 +67,7 @@ def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> RunResult
 
 def _failed(reason: Reason, error: Exception) -> RunResult:
     text = str(error) if isinstance(error, GanLabError) else f"{type(error).__name__}: {error}"
-    user_error = isinstance(error, GanLabError)
-    return RunResult(
-        Status.FAILED, reason=reason, error=text, user_error=user_error, exception=error
-    )
+    return RunResult(Status.FAILED, reason=reason, error=text, exception=error)
 
 
 @contextlib.contextmanager
@@ -106,40 +101,31 @@ class Run:
     def __init__(self, config: Config, run_dir: Path, info: RunInfo) -> None:
         self.config, self.run_dir, self.info = config, run_dir, info
         self.config_dict = asdict(config)
-        self.tracker = None
-        self.progress = None
+        self.tracker: Tracker | None = None
+        self.checkpoints: Checkpoints | None = None
         self.means: dict[str, float] = {}  # the last epoch's mean step statistics
         self.scores: dict[str, float] = {}  # the last evaluation
         self.evaluated_at = -1
         self.ending: RunResult | None = None  # set when the run stops early on purpose
 
+    @property
+    def progress(self) -> Progress:
+        return self.checkpoints.progress
+
     def execute(self) -> RunResult:
         config = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(config.train.device)
-        seed_everything(config.train.seed)
         self.load_data()
         self.build_networks()
         self.resume()
         self.open_tracker()
         self.prepare_metrics()
-        step = fit(
-            self.gan,
-            self.batches,
-            self.latents,
-            make_loss(config.loss),
-            self.tracker,
-            LoopSettings(
-                config.train.epochs,
-                config.train.max_steps,
-                config.tracking.log_every,
-                config.train.precision,
-                config.train.progress,
-            ),
-            self.progress.step,
-            self.after_epoch,
-        )
-        return self.finish(step)
+        self.checkpoints.restore_rng()  # last: building the metrics draws from the RNG too
+        loss, settings = make_loss(config.loss), LoopSettings.of(config)
+        gan, batches, latents = self.gan, self.batches, self.latents
+        fit(gan, batches, latents, loss, self.tracker, settings, self.progress, self.after_epoch)
+        return self.finish()
 
     # 1. data: the images, at the size and channels the generator makes
     def load_data(self) -> None:
@@ -160,6 +146,7 @@ class Run:
     # 2. networks: G and D initialised, their optimisers; the latent stream; the batches
     def build_networks(self) -> None:
         config, device = self.config, self.device
+        seed_everything(config.train.seed)  # here: building a data cache draws from the RNG
         self.gan = build_gan(config, device)
         self.latents = Latents(
             config.model.latent_dim, config.model.latent_distribution, device, config.train.seed
@@ -174,12 +161,13 @@ class Run:
             config.data.flip,
         )
 
-    # 3. resume: weights, optimisers, RNG states and progress of a checkpoint
+    # 3. resume: weights, optimisers and progress of a checkpoint (its RNG states before the loop)
     def resume(self) -> None:
         folder = self.run_dir / "checkpoints"
-        self.checkpoints = Checkpoints(folder, self.config.train, self.config_dict)
-        self.progress = self.checkpoints.resume(self.gan, self.latents)
-        if self.progress.step:
+        self.checkpoints = Checkpoints(
+            folder, self.config.train, self.config_dict, self.gan, self.latents
+        )
+        if self.checkpoints.resume().step:
             log.info("resumed at step %d", self.progress.step)
 
     # 4. tracker: the run's record, continued when the checkpoint names one
@@ -229,7 +217,7 @@ class Run:
     # 6. the loop's hook after each epoch: grid, evaluation when due, checkpoint when due
     def after_epoch(self, epoch: int, step: int, means: dict[str, float]) -> bool:
         """Returns True to stop the run now (a pruned trial)."""
-        self.means, self.progress.step = means, step
+        self.means = means
         grid = self.sample_grid()
         save_image(grid, self._samples(f"epoch_{epoch:04d}.png"))
         self.tracker.log_image(
@@ -238,7 +226,7 @@ class Run:
         every = self.config.metrics.every
         if self.evaluator is not None and every and epoch % every == 0:
             self.evaluate(epoch)
-        self.checkpoints.after_epoch(epoch, self.gan, self.latents, self.progress)
+        self.checkpoints.after_epoch(epoch)
         return self.ending is not None
 
     def evaluate(self, epoch: int) -> None:
@@ -251,18 +239,17 @@ class Run:
         fid, progress = self.scores.get("fid"), self.progress
         if fid is not None and (progress.best_fid is None or fid < progress.best_fid):
             progress.best_fid, progress.best_epoch = fid, epoch
-            self.checkpoints.best(self.gan, self.latents, progress)
+            self.checkpoints.best()
             self.tracker.log_metrics({"best_fid": fid}, epoch)
         if self.judge is not None:
             self.ending = self.judge.after_evaluation(epoch, self.scores)
 
     # 7. finish: a last evaluation and checkpoint, the final grid, the uploads, the outcome
-    def finish(self, step: int) -> RunResult:
-        config, tracker = self.config, self.tracker
-        self.progress.step = step
+    def finish(self) -> RunResult:
+        config, tracker, step = self.config, self.tracker, self.progress.step
         if self.evaluator is not None and self.evaluated_at != step and self.ending is None:
             self.evaluate(-(-step // self.batches.steps_per_epoch))
-        last = self.checkpoints.at_end(self.gan, self.latents, self.progress)
+        last = self.checkpoints.at_end()
         final = self._samples("final.png")  # the grid of the last step, epoch or not
         save_image(self.sample_grid(), final)
         tracker.log_artifact(final)
@@ -284,12 +271,20 @@ class Run:
         return RunResult(Status.FINISHED, metrics=metrics, step=step)
 
     def record(self, result: RunResult) -> RunResult:
-        """The outcome into the tracker, once (no record when the run failed before it opened).
-        A run that ended by an exception carries the step and scores it had reached."""
-        if self.progress is not None and not result.metrics:
-            result = replace(result, step=self.progress.step, metrics={**self.means, **self.scores})
-        if self.tracker is not None:
-            self.tracker.finish(result)
+        """The outcome into the tracker, once. A run that ended by an exception carries the step
+        and scores it had reached; one that failed before its tracker opened (missing data, say)
+        opens it now, so that every run leaves a record."""
+        if self.checkpoints is not None and not result.metrics:
+            scores = {**self.means, **self.scores}
+            result = replace(result, step=self.progress.step, metrics=scores)
+        if self.tracker is None:
+            try:
+                self.tracker = open_tracker(self.config.tracking, self.run_dir, self.info)
+                self.tracker.log_params(flatten(self.config_dict))
+            except GanLabError as error:  # the store itself is what failed
+                log.error("the outcome could not be recorded: %s", error)
+                return result
+        self.tracker.finish(result)
         return result
 
     def sample_grid(self) -> torch.Tensor:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
+from gan_lab.models.dcgan import ImageGenerator
 from gan_lab.registry import Registry
 
 # model.latent_distribution: (count, dim, rng, device) -> latent vectors
@@ -51,8 +52,6 @@ def generate(
     generator's device, from the latent vectors of `seed`. The vectors are drawn on the CPU, so
     every device shows the same points; the generator samples in eval mode (batch norm's running
     statistics) and is put back as it was."""
-    from gan_lab.models.dcgan import ImageGenerator
-
     device = next(generator.parameters()).device
     latents = Latents.of(generator, seed)
     images = ImageGenerator(generator)

@@ -18,6 +18,7 @@ import yaml
 from mlflow import MlflowClient
 
 from gan_lab.config import compose
+from gan_lab.tracking import tags
 from tests.helpers.configs import ROOT
 from tests.helpers.tracking import tracked_sweep
 
@@ -112,7 +113,7 @@ def test_every_ray_job_gets_a_gpu_of_its_own(tmp_path):
         "train.device=cuda",
         "data.num_images=4800",
     )
-    devices = [r.data.tags["gan_lab.cuda_visible_devices"] for r in children]
+    devices = [r.data.tags[tags.CUDA_VISIBLE_DEVICES] for r in children]
     assert len(set(devices)) == count, devices
 
 

@@ -9,6 +9,7 @@ from optuna.trial import TrialState
 from gan_lab.config import compose
 from gan_lab.search.space import parse_space
 from gan_lab.search.trial import open_storage
+from gan_lab.tracking import tags
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics
@@ -142,4 +143,4 @@ def test_trials_run_in_parallel_through_the_joblib_launcher_as_child_runs(tmp_pa
     )
     trials = _study(tmp_path / "studies" / "p.journal", "p").trials
     assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
-    assert sorted(int(r.data.tags["gan_lab.trial"]) for r in children) == [0, 1, 2, 3]
+    assert sorted(int(r.data.tags[tags.TRIAL]) for r in children) == [0, 1, 2, 3]

@@ -7,6 +7,7 @@ from mlflow import MlflowClient
 
 from gan_lab.config import SWEEPS_DIR, compose
 from gan_lab.report import as_override, report, varying_params
+from gan_lab.tracking import tags
 from tests.helpers.cli import run_cli
 from tests.helpers.metrics import stand_in_metrics
 
@@ -76,8 +77,8 @@ def test_a_seed_sweep_runs_and_its_report_has_a_row_per_run(tmp_path, monkeypatc
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("anime_scenario1")
     runs = client.search_runs([experiment.experiment_id])
-    parent = next(r for r in runs if r.data.tags.get("gan_lab.kind") == "sweep")
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    parent = next(r for r in runs if r.data.tags.get(tags.KIND) == "sweep")
+    children = [r for r in runs if r.data.tags.get(tags.PARENT_RUN_ID) == parent.info.run_id]
     assert sorted(r.data.params["optim.lr"] for r in children) == ["0.0001", "0.0002", "0.0003"]
     assert all(r.info.status == "FINISHED" and "fid" in r.data.metrics for r in children)
 

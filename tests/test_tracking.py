@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 import gan_lab.loop
 from gan_lab.outcome import Reason, Status, outcome_of
 from gan_lab.run import run
-from gan_lab.tracking import RunInfo, flatten
+from gan_lab.tracking import RunInfo, flatten, tags
 from gan_lab.tracking.local import LocalTracker
 from tests.helpers.configs import STEPS_PER_EPOCH, with_defaults
 from tests.helpers.tracking import runs_of as _runs
@@ -33,7 +33,7 @@ def _steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
 
 def test_a_run_is_recorded_completely(tiny_config, store, tmp_path):
     config = tiny_config("tracking=mlflow", f"tracking.uri={store}", "train.epochs=2")
-    run(config, tmp_path / "run", RunInfo(name="optim.lr=0.0002", tags={"gan_lab.job": "0"}))
+    run(config, tmp_path / "run", RunInfo(name="optim.lr=0.0002", tags={tags.JOB: "0"}))
     client, runs = _runs(store)
     assert len(runs) == 1
     record = runs[0]
@@ -42,8 +42,8 @@ def test_a_run_is_recorded_completely(tiny_config, store, tmp_path):
     assert record.info.run_name == "optim.lr=0.0002"
     assert record.data.params == {k: str(v) for k, v in flatten(asdict(config)).items()}
     assert record.data.params["optim.lr"] == "0.0002"
-    tags = record.data.tags
-    assert tags["gan_lab.job"] == "0" and tags["gan_lab.version"] and tags["gan_lab.device"]
+    recorded = record.data.tags
+    assert recorded[tags.JOB] == "0" and recorded[tags.VERSION] and recorded[tags.DEVICE]
 
     logged = list(range(2, 2 * STEPS_PER_EPOCH + 1, 2))
     for key in ("g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake", "lr_g", "lr_d"):
@@ -149,7 +149,7 @@ def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store):
     for child in children:
         assert child.info.status == "FINISHED"
         assert f"optim.lr={child.data.params['optim.lr']}" in child.info.run_name
-        assert child.data.tags["gan_lab.sweep_id"] == parent.data.tags["gan_lab.sweep_id"]
+        assert child.data.tags[tags.SWEEP_ID] == parent.data.tags[tags.SWEEP_ID]
 
 
 def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):
@@ -158,7 +158,7 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):
     assert status == {"0.02": "FINISHED", "1e+30": "FAILED", "0.03": "FINISHED"}
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["jobs_failed"] == 1
-    assert "1 failed" in parent.data.tags["gan_lab.summary"]
+    assert "1 failed" in parent.data.tags[tags.SUMMARY]
 
 
 @pytest.mark.slow
@@ -231,3 +231,20 @@ def test_the_ui_serves_the_runs_of_the_store(tiny_config, store, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_run_that_fails_before_training_still_leaves_its_record(tiny_config, store, tmp_path):
+    missing = tmp_path / "nowhere"
+    config = tiny_config(
+        "tracking=mlflow",
+        f"tracking.uri={store}",
+        "data=folder",
+        f"data.path={missing}",
+        "data.size=32",
+    )
+    result = run(config, tmp_path / "run")
+    assert result.status == Status.FAILED and result.user_error
+    _, runs = _runs(store)
+    assert len(runs) == 1 and runs[0].info.status == "FAILED"
+    assert runs[0].data.params["data.path"] == str(missing)
+    assert "does not exist" in outcome_of(runs[0]).error

@@ -135,7 +135,9 @@ class OutputLayerConfig:
     def check(self, key: str) -> None:
         inits = _registries()[2]
         require_choice(f"{key}.layer", self.layer, ("conv_transpose", "conv"))
-        require_choice(f"{key}.activation", self.activation, ("tanh", "sigmoid"))
+        from gan_lab.models.dcgan import OUTPUT_RANGES
+
+        OUTPUT_RANGES.check(self.activation, f"{key}.activation")
         require(self.kernel >= 1, f"{key}.kernel", self.kernel, ">= 1")
         require(self.stride >= 1, f"{key}.stride", self.stride, ">= 1")
         if self.init is not None:

@@ -24,8 +24,8 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 class DataConfig:
     name: str = MISSING  # a registered data set: synthetic, folder, cifar10, ...
     path: str | None = None  # a folder or a .zip file of images (data sets other than synthetic)
-    size: int | None = None  # null: the model's output size (synthetic data only)
-    channels: int | None = None  # null: the model's channels (synthetic data only)
+    size: int | None = None  # null: the model's output size (built-in data only)
+    channels: int | None = None  # null: the model's channels
     classes: list[str] | None = None  # keep these class sub-folders (CIFAR-10: class names)
     crop: list[int] | None = None  # box [left, upper, right, lower] in source pixels, as PIL's
     resize_mode: str = "center_crop"  # center_crop | pad (to square, black) | stretch
@@ -65,7 +65,7 @@ class DataConfig:
                 box,
                 "a box [left, upper, right, lower] with left < right and upper < lower",
             )
-        if self.name != "synthetic":
+        if DATASETS[self.name].files:
             require(self.size is not None, "data.size", self.size, f"the size for {self.name}")
             require(bool(self.path), "data.path", self.path, "the folder or .zip of the images")
 
@@ -108,8 +108,8 @@ class InitConfig:
 
 @dataclass
 class LossConfig:
-    name: str = "bce"  # a registered loss: bce (non-saturating), lsgan, ...
-    real_label: float = 1.0
+    name: str = "bce"  # a registered loss: bce (non-saturating), lsgan, hinge
+    real_label: float = 1.0  # bce and lsgan's targets (one-sided label smoothing: 0.9)
     fake_label: float = 0.0
 
     def check(self) -> None:
@@ -166,6 +166,12 @@ class TrackingConfig:
         require(self.log_every >= 1, "tracking.log_every", self.log_every, "an integer >= 1")
 
 
+def _every_metric() -> list[str]:
+    from gan_lab.metrics.scores import METRICS  # the schema is imported by metrics/ itself
+
+    return list(METRICS.names())
+
+
 @dataclass
 class MetricsConfig:
     name: str = "standard"  # standard | none (the Inception network is never loaded)
@@ -173,7 +179,7 @@ class MetricsConfig:
     num_samples: int = 10000  # generated (and real reference) images, capped at the data set's
     batch_size: int = 100
     seed: int = 2024  # the latent seed of the evaluation samples: the same images every time
-    compute: list[str] = field(default_factory=lambda: ["fid", "kid", "is", "pr", "quality"])
+    compute: list[str] = field(default_factory=lambda: _every_metric())  # registered names
     inception_weights: str | None = None  # a weights file; null: the usual places (see README)
     kid_subsets: int = 100
     kid_subset_size: int = 1000
@@ -207,23 +213,16 @@ class MetricsConfig:
 
 @dataclass
 class TrialConfig:
-    """Set by gan_lab's Optuna sweeper on each trial's command line; null outside a search."""
+    """Set by gan_lab's Optuna sweeper on each trial's command line; null outside a search. The
+    objective and the pruner are the study's (the sweeper stores them on it)."""
 
     study: str | None = None
     storage: str | None = None
     number: int | None = None
-    objective: str = "fid"
-    pruner: str = "median"  # the job decides on pruning, so it needs the sweeper's pruner
-    pruner_startup_trials: int = 3
-    pruner_warmup_epochs: int = 0
 
     def check(self) -> None:
-        if self.number is None:
-            return
-        from gan_lab.search.trial import PRUNERS
-
-        PRUNERS.check(self.pruner, "trial.pruner")
-        require(bool(self.study and self.storage), "trial.study", self.study, "with trial.storage")
+        if self.number is not None:
+            require(bool(self.study and self.storage), "trial.study", self.study, "and storage")
 
 
 @dataclass

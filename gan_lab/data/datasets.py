@@ -25,6 +25,7 @@ from gan_lab.registry import Registry
 class DataSource:
     load: Callable[[DataConfig, Preprocess], DataSet]
     home: str  # where a user gets it, for the error when data.path holds nothing
+    files: bool = True  # read from data.path at data.size (not built in)
 
 
 DATASETS: Registry[DataSource] = Registry("data.name")
@@ -91,7 +92,7 @@ def _celeba(data: DataConfig, options: Preprocess) -> DataSet:
     return _files(data, options, sources.celeba_folder(located(data)))
 
 
-DATASETS.add("synthetic", DataSource(_synthetic, "nothing: it is built in"))
+DATASETS.add("synthetic", DataSource(_synthetic, "nothing: it is built in", files=False))
 DATASETS.add("folder", DataSource(_files, "any folder or .zip file of images"))
 DATASETS.add(
     "cifar10", DataSource(_cifar10, "CIFAR-10: data.download=true fetches it with internet")

@@ -26,6 +26,11 @@ ACTIVATIONS.add("leaky_relu", lambda slope: nn.LeakyReLU(slope))
 ACTIVATIONS.add("tanh", lambda slope: nn.Tanh())
 ACTIVATIONS.add("sigmoid", lambda slope: nn.Sigmoid())
 
+# The generator's last activation by name: the range of the images it makes.
+OUTPUT_RANGES: Registry[tuple[float, float]] = Registry("model.generator.output.activation")
+OUTPUT_RANGES.add("tanh", (-1.0, 1.0))
+OUTPUT_RANGES.add("sigmoid", (0.0, 1.0))
+
 # A block's normalisation by name: (features, eps, momentum, flat) -> module or None.
 NORMS: Registry[Callable[..., nn.Module | None]] = Registry("norm")
 
@@ -172,7 +177,7 @@ class Generator(nn.Module):
         self.latent_dim = cfg.latent_dim
         self.latent_distribution = cfg.latent_distribution
         self.output_shape = (cfg.channels, size, size)
-        self.output_range = (-1.0, 1.0) if out.activation == "tanh" else (0.0, 1.0)
+        self.output_range = OUTPUT_RANGES[out.activation]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)

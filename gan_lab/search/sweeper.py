@@ -25,7 +25,7 @@ from typing import Any
 
 import optuna
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
@@ -35,7 +35,7 @@ from gan_lab.errors import GanLabError
 from gan_lab.outcome import Reason, RunResult, Status
 from gan_lab.registry import Registry
 from gan_lab.search.space import parse_space
-from gan_lab.search.trial import PRUNERS, open_storage
+from gan_lab.search.trial import PRUNERS, SETTINGS, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +117,22 @@ class OptunaSweeper(Sweeper):
         spec = conf.storage or str(Path("studies") / f"{conf.study_name}.journal")
         if "://" not in spec:
             spec = str(Path(spec).resolve())  # jobs in other folders or processes find it too
-        PRUNERS.check(conf.pruner, "hydra.sweeper.pruner")
         study = optuna.create_study(
             study_name=conf.study_name,
             storage=open_storage(spec),
             pruner=PRUNERS[conf.pruner](conf.pruner_startup_trials, conf.pruner_warmup_epochs),
             direction=conf.direction,
             load_if_exists=True,
+        )
+        # What each trial's job needs to judge itself (gan_lab.search.trial.TrialJudge)
+        study.set_user_attr(
+            SETTINGS,
+            {
+                "objective": conf.objective,
+                "pruner": conf.pruner,
+                "startup": conf.pruner_startup_trials,
+                "warmup": conf.pruner_warmup_epochs,
+            },
         )
         # Seeded by the trials so far: a resumed study draws new points, not the first ones again.
         seed = None if conf.seed is None else conf.seed + len(study.trials)
@@ -151,14 +160,7 @@ class OptunaSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        trial_args = [
-            f"trial.study={conf.study_name}",
-            f"trial.storage='{spec}'",
-            f"trial.objective={conf.objective}",
-            f"trial.pruner={conf.pruner}",
-            f"trial.pruner_startup_trials={conf.pruner_startup_trials}",
-            f"trial.pruner_warmup_epochs={conf.pruner_warmup_epochs}",
-        ]
+        trial_args = [f"trial.study={conf.study_name}", f"trial.storage='{spec}'"]
         self.remaining = todo
         results: list[JobReturn] = []
 
@@ -190,18 +192,20 @@ class OptunaSweeper(Sweeper):
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, job: JobReturn) -> None:
         """The trial's state from its run's outcome; the outcome is stored on the trial too."""
-        result = job.return_value if job.status == JobStatus.COMPLETED else None
-        if not isinstance(result, RunResult):  # the job raised: a bug outside run()
-            error = repr(job._return_value)  # what the job raised or returned
-            result = RunResult(Status.FAILED, reason=Reason.ERROR, error=error)
+        try:
+            result = job.return_value  # raises what the job raised
+        except Exception as error:  # a bug outside run(), which returns every failure
+            result = RunResult(Status.FAILED, reason=Reason.ERROR, error=repr(error))
+        value = result.metrics.get(self.conf.objective)
         state = TRIAL_STATE[result.status]
-        value = result.metrics[self.conf.objective] if state == TrialState.COMPLETE else None
+        if state == TrialState.COMPLETE and value is None:  # run() judged it: never expected
+            state = TrialState.FAIL
         trial.set_user_attr("status", result.status.value)
         if result.reason is not None:
             trial.set_user_attr("reason", result.reason.value)
         if result.error:
             trial.set_user_attr("error", result.error[:1000])
-        study.tell(trial, value, state=state)
+        study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
         log.info("trial %d: %s", trial.number, result.describe())
 
     def _summarise(self, study: optuna.Study) -> None:

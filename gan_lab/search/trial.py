@@ -51,19 +51,23 @@ def _invalid(objective: str, value: float | None, when: str) -> RunResult:
     )
 
 
+SETTINGS = "gan_lab"  # the study's user attribute that holds the sweeper's settings
+
+
 class TrialJudge:
-    """Reports `trial.objective` each evaluation to the trial; decides when it stops."""
+    """Reports the study's objective each evaluation to the trial; decides when it stops."""
 
     def __init__(self, cfg: TrialConfig) -> None:
         storage = optuna.storages.get_storage(open_storage(cfg.storage))
-        pruner = PRUNERS[cfg.pruner](cfg.pruner_startup_trials, cfg.pruner_warmup_epochs)
-        study = optuna.load_study(study_name=cfg.study, storage=storage, pruner=pruner)
+        study = optuna.load_study(study_name=cfg.study, storage=storage)
+        settings = study.user_attrs[SETTINGS]  # as the sweeper set them
+        study.pruner = PRUNERS[settings["pruner"]](settings["startup"], settings["warmup"])
         study_id = storage.get_study_id_from_name(cfg.study)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, cfg.number)
         # Optuna has no public way to attach to a trial that another process asked for; its
         # Trial class over the shared storage is what study.optimize itself uses.
         self.trial = optuna.trial.Trial(study, trial_id)
-        self.objective = cfg.objective
+        self.objective = settings["objective"]
 
     def after_evaluation(self, epoch: int, metrics: dict[str, float]) -> RunResult | None:
         """None to go on; else how the run ends now (PRUNED, or FAILED: invalid value)."""

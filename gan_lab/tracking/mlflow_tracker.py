@@ -47,6 +47,9 @@ def resolve_uri(uri: str | None) -> str:
 
 def connect(uri: str) -> MlflowClient:
     """A client of the store at `uri`, created (and migrated) now if it is new."""
+    # MLflow announces each schema migration of a new store on stderr; a run's own log is enough.
+    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     client = MlflowClient(uri)
     try:
         client.search_experiments(max_results=1)  # opens the store: creates a new sqlite schema
@@ -112,6 +115,8 @@ class MlflowTracker:
             return False
         self.run_id = run_id
         self.client.update_run(run_id, status="RUNNING")
+        if tag.OUTCOME in run.data.tags:  # how it ended before: no longer true
+            self.client.delete_tag(run_id, tag.OUTCOME)
         for key in run.data.metrics:
             history = self.client.get_metric_history(run_id, key)
             self.history[key] = sorted((m.step, m.value) for m in history)

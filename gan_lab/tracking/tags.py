@@ -20,6 +20,10 @@ SWEEPER = "gan_lab.sweeper"
 LAUNCHER = "gan_lab.launcher"
 SUMMARY = "gan_lab.summary"  # "3 finished, 1 pruned" when the sweep ends
 
+# Written by gan_lab 0.1 in place of OUTCOME; read so that old runs keep their endings
+LEGACY_STOPPED_EARLY = "gan_lab.stopped_early"  # a pruned trial
+LEGACY_ERROR = "gan_lab.error"  # a failed run's error
+
 # MLflow's own
 PARENT_RUN_ID = "mlflow.parentRunId"
 GIT_COMMIT = "mlflow.source.git.commit"

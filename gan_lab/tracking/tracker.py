@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from gan_lab.config import TrackingConfig
+from gan_lab.plots import History
 from gan_lab.tracking import tags
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 PARENT_RUN_ENV = "GAN_LAB_PARENT_RUN_ID"
 SWEEP_ID_ENV = "GAN_LAB_SWEEP_ID"
 
-History = dict[str, list[tuple[int, float]]]
 
 
 @dataclass

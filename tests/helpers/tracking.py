@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from mlflow import MlflowClient
 
 from gan_lab.tracking import tags
+from tests.helpers.cli import gan_lab_cli
 from tests.helpers.configs import TINY
 
 
@@ -32,10 +31,8 @@ def tracked_sweep(tmp_path: Path, *args: str):
     """`python -m gan_lab -m <args>` on the tiny model with metrics off, tracked in a new sqlite
     store in tmp_path. Returns the MLflow client, the sweep's parent run and its children."""
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    command = [
-        sys.executable,
-        "-m",
-        "gan_lab",
+    result = gan_lab_cli(
+        tmp_path,
         "-m",
         *TINY[1:],
         "metrics=none",
@@ -43,8 +40,7 @@ def tracked_sweep(tmp_path: Path, *args: str):
         f"tracking.uri={store}",
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
         *args,
-    ]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     client, runs = runs_of(store)
     return (client, *parent_and_children(runs))
