@@ -51,6 +51,11 @@ def test_lr_g_and_lr_d_default_to_lr_but_can_differ():
         ("model.generator.kernel=[4,x]", "model.generator.kernel"),
         ("model.channels=2", "model.channels"),
         ("+train.typo=1", "train.typo"),
+        # names checked against the registries of the code that implements them
+        ("data.name=imagenet", "data.name"),
+        ("metrics.compute=[fid,lpips]", "metrics.compute"),
+        ("model.generator.activation=gelu", "model.generator.activation"),
+        ("model.latent_distribution=cauchy", "model.latent_distribution"),
     ],
 )
 def test_bad_values_name_their_key(override, key):

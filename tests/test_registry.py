@@ -27,21 +27,11 @@ def test_every_option_of_a_group_is_a_registered_name(group, registry, extra):
     assert set(registry.names()) <= set(options.values())  # and each has an option to choose
 
 
-@pytest.mark.parametrize(
-    ("override", "key"),
-    [
-        ("init.name=glorot", "init.name"),
-        ("data.name=imagenet", "data.name"),
-        ("metrics.compute=[fid,lpips]", "metrics.compute"),
-        ("model.generator.activation=gelu", "model.generator.activation"),
-        ("model.latent_distribution=cauchy", "model.latent_distribution"),
-    ],
-)
-def test_an_unregistered_name_is_refused_with_the_registered_ones(override, key):
+def test_an_unregistered_name_is_refused_with_the_registered_ones():
     with pytest.raises(ConfigError) as raised:
-        compose(override)
-    assert raised.value.key == key
-    assert "choose one of" in str(raised.value)
+        compose("init.name=glorot")
+    assert raised.value.key == "init.name"
+    assert all(name in str(raised.value) for name in INITS.names())
 
 
 def test_the_default_metrics_are_registered():
