@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from gan_lab.checkpoint import Progress
 from gan_lab.config import compose
 from gan_lab.data import image_shape, load_images
 from gan_lab.data.batches import BatchSource
@@ -42,7 +43,7 @@ def timed_run(overrides: list[str], folder: Path, steps: int) -> tuple[float, fl
     tracker = open_tracker(config.tracking, folder, RunInfo(name="benchmark"))
     settings = LoopSettings(10**6, steps, config.tracking.log_every, "fp32", progress=False)
     start = time.perf_counter()
-    fit(gan, batches, latents, make_loss(config.loss), tracker, settings)
+    fit(gan, batches, latents, make_loss(config.loss), tracker, settings, Progress())
     loop = time.perf_counter() - start
     tracker.finish(RunResult(Status.FINISHED))  # MLflow writes out its asynchronous queue here
     return steps * config.train.batch_size / loop, time.perf_counter() - start - loop

@@ -17,6 +17,7 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from gan_lab.checkpoint import Progress
 from gan_lab.config import compose
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
@@ -66,10 +67,11 @@ def gan_lab_loop(
             progress=False,
         )
 
-    fit(gan, batches, latents, loss, _NoTracker(), settings(warmup))
+    position = Progress()
+    fit(gan, batches, latents, loss, _NoTracker(), settings(warmup), position)
     _sync(device)
     start = time.perf_counter()
-    fit(gan, batches, latents, loss, _NoTracker(), settings(warmup + steps), start_step=warmup)
+    fit(gan, batches, latents, loss, _NoTracker(), settings(warmup + steps), position)
     _sync(device)
     return steps * config.train.batch_size / (time.perf_counter() - start)
 
