@@ -21,7 +21,7 @@ from gan_lab.checkpoint import Progress
 from gan_lab.config import compose
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
-from gan_lab.devices import resolve_device
+from gan_lab.devices import resolve_device, resolve_precision
 from gan_lab.loop import LoopSettings, fit
 from gan_lab.losses import make_loss
 from gan_lab.models.dcgan import output_shape
@@ -63,7 +63,7 @@ def gan_lab_loop(
             epochs=10**6,
             max_steps=max_steps,
             log_every=config.tracking.log_every,
-            precision=config.train.precision,
+            precision=resolve_precision(config.train.precision, device),
             progress=False,
         )
 
@@ -79,9 +79,15 @@ def gan_lab_loop(
 def examples_loop(
     config, images: torch.Tensor, device: torch.device, warmup: int, steps: int
 ) -> float:
-    """pytorch/examples dcgan/main.py's loop, on gan_lab's networks (whose D returns logits)."""
+    """pytorch/examples dcgan/main.py's loop, on gan_lab's networks (whose D returns logits),
+    laid out as PyTorch makes them (contiguous), with plain Adam, in fp32."""
     gan = build_gan(config, device)
     net_g, net_d = gan.generator, gan.discriminator
+    betas = tuple(config.optim.betas)
+    for net in (net_g, net_d):
+        net.to(memory_format=torch.contiguous_format)
+    gan.opt_g = torch.optim.Adam(net_g.parameters(), lr=config.optim.lr_g, betas=betas)
+    gan.opt_d = torch.optim.Adam(net_d.parameters(), lr=config.optim.lr_d, betas=betas)
     low, high = net_g.output_range
     floats = images.float() / 255 * (high - low) + low
     loader = DataLoader(
@@ -140,7 +146,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--precision", default="auto", help="gan_lab's train.precision")
     args = parser.parse_args()
     device = resolve_device(args.device)
     name = (
@@ -148,7 +154,14 @@ def main() -> None:
         if device.type == "cuda"
         else f"CPU, {torch.get_num_threads()} threads"
     )
-    print(f"device: {name}; batch {args.batch_size}; {args.precision}; ", end="")
+    precision = resolve_precision(args.precision, device)
+    print(
+        f"device: {name}; batch {args.batch_size}; gan_lab in {precision}, the loop in the ", end=""
+    )
+    print(
+        "style of pytorch/examples in fp32 on the same networks (contiguous, plain Adam); ",
+        end="",
+    )
     print(f"{args.steps} timed steps after {args.warmup} warm-up steps")
     print(f"{'preset':<16}{'image':>10}{'gan_lab img/s':>15}{'examples img/s':>16}{'ratio':>8}")
     for preset in args.presets:

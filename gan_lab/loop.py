@@ -40,14 +40,11 @@ class LoopSettings:
     progress: bool = True
 
     @classmethod
-    def of(cls, config: Config) -> LoopSettings:
+    def of(cls, config: Config, precision: str) -> LoopSettings:
+        """The config's settings, with train.precision resolved for the device."""
         train = config.train
         return cls(
-            train.epochs,
-            train.max_steps,
-            config.tracking.log_every,
-            train.precision,
-            train.progress,
+            train.epochs, train.max_steps, config.tracking.log_every, precision, train.progress
         )
 
 
@@ -62,6 +59,15 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
+def discriminate(gan: Gan, real: torch.Tensor, fake: torch.Tensor):
+    """D's logits on the real and the fake batch: in one pass where D keeps no batch statistics
+    (fewer, larger calls), else in two, as batch norm's per-batch statistics require."""
+    if gan.one_pass:
+        logits = gan.discriminator(torch.cat([real, fake]))
+        return logits[: len(real)], logits[len(real) :]
+    return gan.discriminator(real), gan.discriminator(fake)
+
+
 def train_step(gan: Gan, real: torch.Tensor, latents: Latents, loss: GanLoss, precision: str):
     """One discriminator update (real batch, then a fake batch), then one generator update
     through the discriminator. Returns the step's statistics as one tensor on the device."""
@@ -69,8 +75,7 @@ def train_step(gan: Gan, real: torch.Tensor, latents: Latents, loss: GanLoss, pr
     z = latents.sample(real.shape[0])
     with autocast(real.device, precision):
         fake = g(z)
-        real_logits = d(real)
-        fake_logits = d(fake.detach())
+        real_logits, fake_logits = discriminate(gan, real, fake.detach())
         loss_real = loss.discriminator(real_logits, real=True)
         loss_fake = loss.discriminator(fake_logits, real=False)
     gan.opt_d.zero_grad(set_to_none=True)

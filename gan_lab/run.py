@@ -29,7 +29,7 @@ from gan_lab.checkpoint import Checkpoints, Progress
 from gan_lab.config import Config
 from gan_lab.data import cache_dir, image_shape, load_images
 from gan_lab.data.batches import BatchSource
-from gan_lab.devices import resolve_device
+from gan_lab.devices import resolve_device, resolve_precision
 from gan_lab.errors import ConfigError, GanLabError, RunDiverged, Terminated
 from gan_lab.loop import LoopSettings, fit
 from gan_lab.losses import make_loss
@@ -116,14 +116,16 @@ class Run:
         config = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(config.train.device)
+        self.precision = resolve_precision(config.train.precision, self.device)
         self.load_data()
         self.build_networks()
         self.resume()
         self.open_tracker()
         self.prepare_metrics()
         self.checkpoints.restore_rng()  # last: building the metrics draws from the RNG too
-        loss, settings = make_loss(config.loss), LoopSettings.of(config)
+        loss, settings = make_loss(config.loss), LoopSettings.of(config, self.precision)
         gan, batches, latents = self.gan, self.batches, self.latents
+        log.info("training from step %d in %s", self.progress.step, self.precision)
         fit(gan, batches, latents, loss, self.tracker, settings, self.progress, self.after_epoch)
         return self.finish()
 
@@ -173,7 +175,7 @@ class Run:
     # 4. tracker: the run's record, continued when the checkpoint names one
     def open_tracker(self) -> None:
         config, gan = self.config, self.gan
-        tags = {**self.info.tags, **environment_tags(self.device)}
+        tags = {**self.info.tags, **environment_tags(self.device), tag.PRECISION: self.precision}
         if config.trial.number is not None:
             tags.update({tag.TRIAL: str(config.trial.number), tag.STUDY: config.trial.study})
         g_params, d_params = count_parameters(gan.generator), count_parameters(gan.discriminator)

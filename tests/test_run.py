@@ -155,9 +155,10 @@ def test_divergence_stops_with_a_clear_error(tmp_path, tiny_config):
     assert not (tmp_path / "checkpoints").exists()  # no checkpoint of NaN weights
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_mixed_precision_trains_on_cpu(tmp_path, tiny_config, precision):
-    result = run(tiny_config("train.epochs=1", f"train.precision={precision}"), tmp_path)
+def test_bf16_trains_on_cpu(tmp_path, tiny_config):
+    result = run(
+        tiny_config("train.epochs=1", "train.device=cpu", "train.precision=bf16"), tmp_path
+    )
     assert all(torch.isfinite(torch.tensor(v)) for v in result.metrics.values())
 
 

@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from omegaconf import MISSING, SI
 
 from gan_lab.config.model import ModelConfig
-from gan_lab.devices import resolve_device
+from gan_lab.devices import resolve_device, resolve_precision
 from gan_lab.errors import require, require_choice
-
-PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 @dataclass
@@ -124,7 +122,10 @@ class TrainConfig:
     epochs: int = 5
     max_steps: int | None = None  # stop after this many steps in all (quick tries, tests)
     seed: int = 0
-    precision: str = "fp32"  # fp32 | fp16 | bf16 (torch.autocast; fp16 adds a gradient scaler)
+    # auto: bf16 where the device computes it natively (AVX-512 BF16 / AMX CPUs, GPUs of compute
+    # capability 8+), else fp32 | fp32 | bf16 | fp16 (a GPU's; adds a gradient scaler)
+    precision: str = "auto"
+    compile: str | None = None  # a torch.compile mode for both networks: default, reduce-overhead
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     checkpoint_every: int = 1  # epochs; the end of the run always saves
     keep_checkpoints: bool = True  # keep checkpoints/epoch_NNNN.pt beside checkpoints/last.pt
@@ -148,8 +149,10 @@ class TrainConfig:
             "an integer >= 1 (epochs)",
         )
         require(self.grid_size >= 1, "train.grid_size", self.grid_size, "an integer >= 1")
-        require_choice("train.precision", self.precision, PRECISIONS)
-        resolve_device(self.device)
+        resolve_precision(self.precision, resolve_device(self.device))
+        modes = (None, "default", "reduce-overhead", "max-autotune")
+        allowed = "null (off), default, reduce-overhead (CUDA graphs) or max-autotune"
+        require(self.compile in modes, "train.compile", self.compile, allowed)
 
 
 @dataclass

@@ -84,4 +84,5 @@ class BatchSource:
             if self.flip:
                 flipped = flips[step * self.batch_size : (step + 1) * self.batch_size]
                 batch = torch.where(flipped[:, None, None, None], batch.flip(-1), batch)
-            yield batch.float().mul_(self._scale).add_(self._shift)
+            batch = batch.float().mul_(self._scale).add_(self._shift)
+            yield batch.contiguous(memory_format=torch.channels_last)  # as the networks are

@@ -172,7 +172,9 @@ class MlflowTracker:
         from mlflow.models import ModelSignature
         from mlflow.types import Schema, TensorSpec
 
-        model = ImageGenerator(copy.deepcopy(generator).cpu().eval())
+        # contiguous weights: torch.export, which MLflow saves the model with, expects them
+        plain = copy.deepcopy(generator).cpu().to(memory_format=torch.contiguous_format)
+        model = ImageGenerator(plain.eval())
         example = example.detach().cpu().float()
         with torch.no_grad():
             shape = tuple(model(example).shape[1:])

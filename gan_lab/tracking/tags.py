@@ -8,6 +8,7 @@ STUDY = "gan_lab.study"  # the search's Optuna study
 SWEEP_ID = "gan_lab.sweep_id"  # the sweep folder: the same on a sweep's parent and children
 VERSION = "gan_lab.version"
 DEVICE = "gan_lab.device"
+PRECISION = "gan_lab.precision"  # what train.precision (auto) resolved to on the device
 CUDA_VISIBLE_DEVICES = "gan_lab.cuda_visible_devices"  # which GPU Ray or SLURM gave the job
 G_PARAMS = "gan_lab.g_params"  # trainable parameters of the generator
 D_PARAMS = "gan_lab.d_params"

@@ -29,7 +29,6 @@ PARENT_RUN_ENV = "GAN_LAB_PARENT_RUN_ID"
 SWEEP_ID_ENV = "GAN_LAB_SWEEP_ID"
 
 
-
 @dataclass
 class RunInfo:
     """How a run is named and tagged; the entry point fills it from Hydra's job."""
