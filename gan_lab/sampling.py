@@ -53,13 +53,13 @@ def generate(
     every device shows the same points; the generator samples in eval mode (batch norm's running
     statistics) and is put back as it was."""
     device = next(generator.parameters()).device
-    latents = Latents.of(generator, seed)
+    vectors = Latents.of(generator, seed).sample(count)  # at once: the same whatever the batch
     images = ImageGenerator(generator)
     was_training = generator.training
     generator.eval()
     try:
-        for start in range(0, count, batch_size):
-            yield images(latents.sample(min(batch_size, count - start)).to(device))
+        for batch in vectors.split(batch_size):
+            yield images(batch.to(device))
     finally:
         generator.train(was_training)
 

@@ -89,12 +89,17 @@ def test_the_reference_statistics_are_cached_and_reused(tmp_path, monkeypatch):
     files = list((tmp_path / "metrics").glob("reference-*.npz"))
     assert len(files) == 1
 
-    def no_extraction(*args, **kwargs):
-        raise AssertionError("reference features computed again")
+    extract = gan_lab.metrics.evaluator.extract
+    extracted = []
 
-    monkeypatch.setattr(gan_lab.metrics.evaluator, "extract", no_extraction)
+    def counted(extractor, batches, device, count, what, precision):
+        extracted.append((what, count))
+        return extract(extractor, batches, device, count, what, precision)
+
+    monkeypatch.setattr(gan_lab.metrics.evaluator, "extract", counted)
     second = Evaluator(config, images, "key-1", torch.device("cpu"), tmp_path, StandIn())
     assert torch.equal(first.reference.features, second.reference.features)
+    assert extracted == [("warm-up", 16)]  # one batch to time the network, no reference again
     monkeypatch.undo()
     Evaluator(config, images, "key-2", torch.device("cpu"), tmp_path, StandIn())  # other data
     assert len(list((tmp_path / "metrics").glob("reference-*.npz"))) == 2

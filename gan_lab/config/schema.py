@@ -179,8 +179,11 @@ def _every_metric() -> list[str]:
 class MetricsConfig:
     name: str = "standard"  # standard | none (the Inception network is never loaded)
     every: int = 5  # epochs between evaluations; 0: only at the end of the run
-    num_samples: int = 10000  # generated (and real reference) images, capped at the data set's
-    batch_size: int = 100
+    # generated (and real reference) images, capped at the data set's size; null: what fits the
+    # device, 512 on a CPU (about a minute), 10,000 on a GPU (as published FIDs)
+    num_samples: int | None = None
+    batch_size: int | None = None  # null: 16 on a CPU (fastest there), 250 on a GPU
+    precision: str = "fp32"  # bf16: about 2x faster on CPUs with AVX-512 BF16, FID within ~1%
     seed: int = 2024  # the latent seed of the evaluation samples: the same images every time
     compute: list[str] = field(default_factory=lambda: _every_metric())  # registered names
     inception_weights: str | None = None  # a weights file; null: the usual places (see README)
@@ -194,8 +197,10 @@ class MetricsConfig:
 
         require_choice("metrics.name", self.name, ("standard", "none"))
         require(self.every >= 0, "metrics.every", self.every, "epochs >= 0 (0: at the end only)")
-        require(self.num_samples >= 2, "metrics.num_samples", self.num_samples, "an integer >= 2")
-        require(self.batch_size >= 1, "metrics.batch_size", self.batch_size, "an integer >= 1")
+        for key in ("num_samples", "batch_size"):
+            value = getattr(self, key)
+            require(value is None or value >= 2, f"metrics.{key}", value, "null or an integer >= 2")
+        require_choice("metrics.precision", self.precision, ("fp32", "bf16"))
         for name in self.compute:
             METRICS.check(name, "metrics.compute")
         require(self.neighborhood >= 1, "metrics.neighborhood", self.neighborhood, ">= 1")

@@ -14,13 +14,16 @@ Its weights are looked up, in order, in:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from gan_lab.errors import GanLabError
 from gan_lab.files import atomic_write
@@ -109,7 +112,7 @@ def _scope_map() -> dict[str, str]:
     return {tf.replace("/", "_"): pt for tf, pt in scopes.items()}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Weights:
     path: Path
     source: str
@@ -126,7 +129,7 @@ def convert_fid_helper(torchscript: Path, target: Path) -> None:
         source = torch.jit.load(str(torchscript), map_location="cpu").state_dict()
     scopes = _scope_map()
     converted: dict[str, torch.Tensor] = {}
-    for key, tensor in source.items():
+    for key, tensor in tqdm(source.items(), "converting Inception weights", disable=None):
         scope, field = key.removeprefix("net.layers.").rsplit(".", 1)
         module = scopes.get(scope.replace(".", "_"))
         if module is None:
@@ -182,7 +185,9 @@ def find_weights(configured: str | None, cache: Path, download: bool = True) -> 
         from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
         try:
-            torch.hub.load_state_dict_from_url(URL_INCEPTION_V3, progress=False, file_name=HUB_FILE)
+            torch.hub.load_state_dict_from_url(
+                URL_INCEPTION_V3, progress=sys.stderr.isatty(), file_name=HUB_FILE
+            )
             return Weights(hub, f"downloaded to {hub}", has_classifier=True)
         except Exception as error:  # URLError, HTTP errors, SSL errors...
             raise GanLabError(
@@ -200,6 +205,13 @@ _HOW = (
 )
 
 
+@functools.cache
+def shared_network(weights: Weights, device: str) -> InceptionFeatures:
+    """One network per weights file and device in a process: every evaluator of a sweep's jobs
+    in one process, and both sides of `gan-lab fid`, use it (building it takes seconds)."""
+    return InceptionFeatures(weights).to(device).eval()
+
+
 class InceptionFeatures(torch.nn.Module):
     """uint8 images (N, 1 or 3, H, W) -> (pool3 features (N, 2048), unbiased logits or None)."""
 
@@ -213,7 +225,8 @@ class InceptionFeatures(torch.nn.Module):
             EXTRACTOR_NAME, features, feature_extractor_weights_path=str(weights.path)
         )
         # Channels-last weights make every convolution run channels-last: 1.5x the images/s on
-        # 2 CPU cores (benchmarks/fid.py), features equal to 1e-5.
+        # 2 CPU cores (benchmarks/fid.py), features equal to 1e-5. The network then runs within
+        # a few per cent of this CPU's matmul peak: fp32 has little left to gain.
         self.net.to(memory_format=torch.channels_last)
         self.name = EXTRACTOR_NAME
         log.info("metrics: Inception weights from %s", weights.source)

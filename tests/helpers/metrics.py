@@ -27,5 +27,5 @@ class StandIn(torch.nn.Module):
 
 def stand_in_metrics(monkeypatch) -> None:
     """Every Evaluator built during the test uses StandIn."""
-    monkeypatch.setattr(gan_lab.metrics.evaluator, "InceptionFeatures", lambda weights: StandIn())
+    monkeypatch.setattr(gan_lab.metrics.evaluator, "shared_network", lambda *args: StandIn())
     monkeypatch.setattr(gan_lab.metrics.evaluator, "find_weights", lambda *args, **kwargs: None)
