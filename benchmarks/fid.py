@@ -26,7 +26,8 @@ from torch import nn
 from gan_lab.config import MetricsConfig, compose
 from gan_lab.data.synthetic import synthetic_images
 from gan_lab.devices import resolve_device
-from gan_lab.metrics import Evaluator, scores, to_uint8
+from gan_lab.metrics import scores
+from gan_lab.metrics.evaluator import Evaluator, to_uint8
 from gan_lab.metrics.inception import EXTRACTOR_NAME, find_weights
 from gan_lab.models.dcgan import Generator, ImageGenerator
 from gan_lab.sampling import generate

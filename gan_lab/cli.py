@@ -58,7 +58,7 @@ def _config(saved: dict, metrics: dict) -> Config:
 
 
 def _evaluator(config: Config, device: torch.device, images, key: str):
-    from gan_lab.metrics import Evaluator
+    from gan_lab.metrics.evaluator import Evaluator
 
     return Evaluator(config.metrics, images, key, device, cache_dir(config.data))
 

@@ -128,7 +128,8 @@ def fit(
         total = min(total, settings.max_steps)
     step = position.step
     lrs = {"lr_g": gan.opt_g.param_groups[0]["lr"], "lr_d": gan.opt_d.param_groups[0]["lr"]}
-    bar = tqdm(total=total, initial=step, disable=not settings.progress, unit="step", mininterval=1)
+    quiet = None if settings.progress else True  # None: quiet where output is not a terminal
+    bar = tqdm(total=total, initial=step, disable=quiet, unit="step", mininterval=1)
     gan.generator.train()
     gan.discriminator.train()
     while step < total:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from gan_lab.tracking import History
 
 # The three curves the anime write-up (001) shows per run.
 LOSS_CURVES = {"g_loss": "G loss", "d_loss_real": "D real loss", "d_loss_fake": "D fake loss"}
-
-History = dict[str, list[tuple[int, float]]]
 
 
 def loss_curves(history: History, title: str = "") -> Figure:

@@ -36,7 +36,6 @@ from gan_lab.losses import make_loss
 from gan_lab.models.dcgan import count_parameters, output_shape
 from gan_lab.models.gan import build_gan
 from gan_lab.outcome import Reason, RunResult, Status
-from gan_lab.plots import LOSS_CURVES, loss_curves
 from gan_lab.sampling import Latents, generate_all
 from gan_lab.tracking import RunInfo, Tracker, environment_tags, flatten, open_tracker
 from gan_lab.tracking import tags as tag
@@ -206,7 +205,9 @@ class Run:
         config = self.config
         self.evaluator = self.judge = None
         if config.metrics.name != "none":
-            from gan_lab.metrics import Evaluator  # the Inception network only when measuring
+            from gan_lab.metrics.evaluator import (
+                Evaluator,  # the Inception network only when measuring
+            )
 
             self.evaluator = Evaluator(
                 config.metrics, self.data.images, self.data.key, self.device, cache_dir(config.data)
@@ -257,6 +258,8 @@ class Run:
         tracker.log_artifact(final)
         if config.tracking.log_checkpoint:
             tracker.log_artifact(last, "checkpoints")
+        from gan_lab.plots import LOSS_CURVES, loss_curves  # matplotlib: here, not at start-up
+
         tracker.log_figure(
             loss_curves(tracker.metric_history(list(LOSS_CURVES))), "loss_curves.png"
         )

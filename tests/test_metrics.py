@@ -19,7 +19,8 @@ from PIL import Image
 import gan_lab.metrics.evaluator
 from gan_lab.config import MetricsConfig
 from gan_lab.errors import GanLabError
-from gan_lab.metrics import Evaluator, scores
+from gan_lab.metrics import scores
+from gan_lab.metrics.evaluator import Evaluator
 from gan_lab.metrics.inception import HUB_FILE, InceptionFeatures, Weights, find_weights
 from gan_lab.run import run
 from tests.helpers.metrics import StandIn, stand_in_metrics

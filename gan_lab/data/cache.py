@@ -118,7 +118,8 @@ def decode_all(files: Files, chosen: list, options: Preprocess, data: DataConfig
     loader = DataLoader(
         _Decoding(files, chosen, options), batch_size=64, num_workers=data.workers, collate_fn=list
     )
-    for batch in tqdm(loader, desc=f"decoding {data.name}", unit="batch", mininterval=2):
+    bar = tqdm(loader, desc=f"decoding {data.name}", unit="batch", mininterval=2, disable=None)
+    for batch in bar:
         for index, image, failure in batch:
             if isinstance(image, DataError):
                 raise image

@@ -13,12 +13,12 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-
 from gan_lab.registry import Registry
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported where a score is computed: the config checks import this
+    import numpy as np
+    import torch
+
     from gan_lab.config import MetricsConfig
     from gan_lab.metrics.evaluator import Reference
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 FEATURE_DIM = 2048
 
-Metric = Callable[[torch.Tensor, "torch.Tensor | None", "Reference", "MetricsConfig"], dict]
+Metric = Callable[["torch.Tensor", "torch.Tensor | None", "Reference", "MetricsConfig"], dict]
 METRICS: Registry[Metric] = Registry("metrics.compute")
 
 
@@ -94,6 +94,8 @@ def realism(generated: torch.Tensor, reference: torch.Tensor, k: int) -> torch.T
     radii is left out, so outliers do not inflate the manifold. R >= 1: g lies inside the
     estimated manifold of real images. Written here because torch-fidelity and torchmetrics
     compute only the aggregate precision and recall."""
+    import torch
+
     reference = reference.float()
     radii = torch.cdist(reference, reference).kthvalue(k + 1, dim=1).values  # +1: itself
     keep = radii <= radii.median()

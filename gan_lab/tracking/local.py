@@ -9,13 +9,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-
 from gan_lab.files import atomic_write
 from gan_lab.tracking.tracker import History
 
 if TYPE_CHECKING:
+    import numpy as np
+    import torch
     from matplotlib.figure import Figure
 
     from gan_lab.outcome import RunResult

@@ -12,12 +12,11 @@ import os
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
@@ -27,6 +26,9 @@ from gan_lab.errors import GanLabError
 from gan_lab.models.dcgan import ImageGenerator
 from gan_lab.outcome import MLFLOW_STATUS, RunResult
 from gan_lab.tracking import tags as tag
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 

@@ -12,21 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-import torch
-
-from gan_lab.config import TrackingConfig
-from gan_lab.plots import History
 from gan_lab.tracking import tags
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # none of them is imported for the command line's help
+    import numpy as np
+    import torch
     from matplotlib.figure import Figure
 
+    from gan_lab.config import TrackingConfig
     from gan_lab.outcome import RunResult
 
 # Set by the sweep callback in the launching process; read by every job of the sweep.
 PARENT_RUN_ENV = "GAN_LAB_PARENT_RUN_ID"
 SWEEP_ID_ENV = "GAN_LAB_SWEEP_ID"
+
+History = dict[str, list[tuple[int, float]]]  # metric -> (step, value) points
 
 
 @dataclass
@@ -91,6 +91,8 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def environment_tags(device: torch.device) -> dict[str, str]:
     """gan_lab's version, the project's git commit when known, and the training device."""
+    import torch
+
     import gan_lab
 
     found = {tags.VERSION: gan_lab.__version__}
