@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto", help="gan_lab's train.precision")
+    parser.add_argument("--compile", help="gan_lab's train.compile (a torch.compile mode)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     name = (
@@ -170,6 +171,7 @@ def main() -> None:
             f"train.batch_size={args.batch_size}",
             f"train.precision={args.precision}",
             f"train.device={args.device}",
+            f"train.compile={args.compile or 'null'}",
         )
         shape = output_shape(config.model)
         count = args.batch_size * (args.warmup + args.steps)

@@ -32,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gan_lab.config import compose
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
+from gan_lab.devices import resolve_precision
 from gan_lab.loop import train_step
 from gan_lab.losses import make_loss
 from gan_lab.models.gan import build_gan
@@ -97,7 +98,7 @@ def step_flops(overrides: list[str], steps: int) -> tuple[float, float]:
     images = torch.from_numpy(synthetic_images(config.train.batch_size * 4, shape[1], shape[0], 0))
     batches = BatchSource(images, config.train.batch_size, device, gan.generator.output_range, 0)
     latents = Latents(config.model.latent_dim, config.model.latent_distribution, device, 0)
-    loss, precision = make_loss(config.loss), config.train.precision
+    loss, precision = make_loss(config.loss), resolve_precision(config.train.precision, device)
     real = next(batches.epoch(0))
     with FlopCounterMode(display=False) as counter:
         train_step(gan, real, latents, loss, precision)
@@ -152,10 +153,11 @@ def main() -> None:
     print(f"gan_lab, command to first step: {cold_first:.1f} s cold, {warm_first:.1f} s warm")
     overrides = ["model=dcgan64", f"train.batch_size={args.batch_size}", *args.gan_lab]
     flops, seconds = step_flops(overrides, steps=5)
+    precision = resolve_precision(compose(*overrides).train.precision, torch.device("cpu"))
     achieved = flops / seconds
     fp32, bf16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     print(
-        f"gan_lab training step: {flops / 1e9:.1f} GFLOP in {seconds * 1000:.0f} ms = "
+        f"gan_lab training step ({precision}): {flops / 1e9:.1f} GFLOP in {seconds * 1e3:.0f} ms = "
         f"{achieved / 1e9:.1f} GFLOP/s; matmul peak {fp32 / 1e9:.0f} GFLOP/s fp32 "
         f"({achieved / fp32:.0%}), {bf16 / 1e9:.0f} GFLOP/s bf16 ({achieved / bf16:.0%})"
     )

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from torchvision.utils import make_grid, save_image
 
 from gan_lab.checkpoint import Checkpoints, Progress
 from gan_lab.config import Config
@@ -86,6 +85,13 @@ def _sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _save_image(grid: torch.Tensor, path: Path) -> None:
+    # torchvision costs over a second to import: not before the first training step
+    from torchvision.utils import save_image
+
+    save_image(grid, path)
 
 
 def seed_everything(seed: int) -> None:
@@ -222,7 +228,7 @@ class Run:
         """Returns True to stop the run now (a pruned trial)."""
         self.means = means
         grid = self.sample_grid()
-        save_image(grid, self._samples(f"epoch_{epoch:04d}.png"))
+        _save_image(grid, self._samples(f"epoch_{epoch:04d}.png"))
         self.tracker.log_image(
             grid.mul(255).round().byte().permute(1, 2, 0).numpy(), "samples", epoch
         )
@@ -254,7 +260,7 @@ class Run:
             self.evaluate(-(-step // self.batches.steps_per_epoch))
         last = self.checkpoints.at_end()
         final = self._samples("final.png")  # the grid of the last step, epoch or not
-        save_image(self.sample_grid(), final)
+        _save_image(self.sample_grid(), final)
         tracker.log_artifact(final)
         if config.tracking.log_checkpoint:
             tracker.log_artifact(last, "checkpoints")
@@ -296,6 +302,8 @@ class Run:
         """The generator's images of the run's fixed latent vectors as one grid, (C, H, W)."""
         size = self.config.train.grid_size
         images = generate_all(self.gan.generator, size**2, self.config.train.seed)
+        from torchvision.utils import make_grid  # after the first step: see _save_image
+
         return make_grid(images, nrow=size, padding=2)
 
     def _samples(self, name: str) -> Path:

@@ -204,3 +204,14 @@ def test_replace_keeps_dataclass_configs_usable():
     # run() takes plain Config dataclasses, so programmatic sweeps can derive configs
     config = compose(*TINY)
     assert replace(config.train, epochs=7).epochs == 7
+
+
+@pytest.mark.slow
+def test_a_compiled_run_trains_and_resumes_without_compiling(tmp_path, tiny_config):
+    """train.compile leaves the networks' state dicts as they are: the checkpoint of a compiled
+    run continues in a plain one."""
+    compiled = run(tiny_config("train.epochs=1", "train.compile=default"), tmp_path / "c")
+    assert compiled.status == Status.FINISHED
+    last = tmp_path / "c" / "checkpoints" / "last.pt"
+    resumed = run(tiny_config("train.epochs=2", f"train.resume={last}"), tmp_path / "plain")
+    assert (resumed.status, resumed.step) == (Status.FINISHED, 2 * STEPS_PER_EPOCH)

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torchvision.transforms.v2 import functional as TF
 
 from gan_lab.errors import DataError
 
@@ -41,6 +40,9 @@ def to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
 
 def preprocess(image: torch.Tensor, options: Preprocess) -> torch.Tensor:
     """Crop box first (as the seeds did), then the resize mode, to (channels, size, size)."""
+    # torchvision costs over a second to import: only runs that build a cache need it
+    from torchvision.transforms.v2 import functional as TF
+
     if options.crop is not None:
         left, upper, right, lower = options.crop
         height, width = image.shape[-2:]

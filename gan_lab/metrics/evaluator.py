@@ -22,7 +22,7 @@ from tqdm import tqdm
 from gan_lab.config import MetricsConfig
 from gan_lab.files import atomic_write
 from gan_lab.metrics import scores
-from gan_lab.metrics.inception import find_weights, shared_network
+from gan_lab.metrics.inception import EXTRACTOR_NAME, find_weights, shared_network
 from gan_lab.sampling import generate
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,9 @@ class Reference:
 
 
 class Evaluator:
-    """Scores generators against one data set: the metrics named in metrics.compute."""
+    """Scores generators against one data set: the metrics named in metrics.compute. The
+    Inception network is built when first needed: a run whose reference statistics are cached
+    starts training without it."""
 
     def __init__(
         self,
@@ -122,17 +124,18 @@ class Evaluator:
         self.cfg, self.device = cfg, device
         samples, self.batch_size = sizes(cfg, device)
         self.count = min(samples, len(images))
-        if extractor is None:
-            extractor = shared_network(find_weights(cfg.inception_weights, cache), str(device))
-        self.extractor = extractor.to(device).eval()
-        if "is" in cfg.compute and not extractor.has_logits:
+        self.weights = None if extractor else find_weights(cfg.inception_weights, cache)
+        self._extractor = extractor
+        has_logits = extractor.has_logits if extractor else self.weights.has_classifier
+        if "is" in cfg.compute and not has_logits:
             log.warning(
                 "metrics: no Inception Score: these Inception weights lack the classifier "
                 "layer; torch-fidelity's weights file has it (see metrics.inception_weights)"
             )
         if "fid" in cfg.compute:
             scores.warn_if_few(self.count)
-        key = f"{REFERENCE_FORMAT}-{data_key}-{extractor.name}-{self.count}-{cfg.seed}"
+        name = extractor.name if extractor else EXTRACTOR_NAME
+        key = f"{REFERENCE_FORMAT}-{data_key}-{name}-{self.count}-{cfg.seed}"
         if cfg.precision != "fp32":
             key += f"-{cfg.precision}"
         digest = hashlib.sha256(key.encode()).hexdigest()[:20]
@@ -142,9 +145,13 @@ class Evaluator:
         self.reference = Reference.load_or_compute(
             path, lambda: self._features(real, self.count, "reference images")[0]
         )
-        if self.seconds_per_image is None:  # the reference came from the cache: time a batch
-            warm_up = real_batches(images, self.batch_size, self.batch_size, 0)
-            self._features(warm_up, self.batch_size, "warm-up")
+        self._probe = images[: self.batch_size]  # times the network when nothing else has
+
+    @property
+    def extractor(self) -> nn.Module:
+        if self._extractor is None:
+            self._extractor = shared_network(self.weights, str(self.device))
+        return self._extractor
 
     def _features(self, batches, count: int, what: str):
         start = time.perf_counter()
@@ -155,6 +162,8 @@ class Evaluator:
         return features, logits
 
     def evaluate(self, generator: nn.Module) -> dict[str, float]:
+        if self.seconds_per_image is None:  # the reference came from the cache
+            self._features([self._probe], len(self._probe), "warm-up")
         log.info(
             "metrics: scoring %d generated images against %d real ones, about %.0f s",
             self.count,

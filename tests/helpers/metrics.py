@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 import gan_lab.metrics.evaluator
+from gan_lab.metrics.inception import Weights
 
 
 class StandIn(torch.nn.Module):
@@ -27,5 +30,6 @@ class StandIn(torch.nn.Module):
 
 def stand_in_metrics(monkeypatch) -> None:
     """Every Evaluator built during the test uses StandIn."""
+    weights = Weights(Path("stand-in"), "a test's stand-in", has_classifier=True)
     monkeypatch.setattr(gan_lab.metrics.evaluator, "shared_network", lambda *args: StandIn())
-    monkeypatch.setattr(gan_lab.metrics.evaluator, "find_weights", lambda *args, **kwargs: None)
+    monkeypatch.setattr(gan_lab.metrics.evaluator, "find_weights", lambda *args: weights)
