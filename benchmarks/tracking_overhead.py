@@ -23,8 +23,7 @@ from gan_lab.config import compose
 from gan_lab.data import image_shape, load_images
 from gan_lab.data.batches import BatchSource
 from gan_lab.devices import resolve_device
-from gan_lab.loop import LoopSettings, fit
-from gan_lab.losses import make_loss
+from gan_lab.loop import LoopSettings, TrainStep, fit
 from gan_lab.models.gan import build_gan
 from gan_lab.outcome import RunResult, Status
 from gan_lab.sampling import Latents
@@ -41,9 +40,9 @@ def timed_run(overrides: list[str], folder: Path, steps: int) -> tuple[float, fl
     batches = BatchSource(images, config.train.batch_size, device, gan.generator.output_range, 0)
     latents = Latents(config.model.latent_dim, "normal", device, 0)
     tracker = open_tracker(config.tracking, folder, RunInfo(name="benchmark"))
-    settings = LoopSettings(10**6, steps, config.tracking.log_every, "fp32", progress=False)
+    settings = LoopSettings(10**6, steps, config.tracking.log_every, progress=False)
     start = time.perf_counter()
-    fit(gan, batches, latents, make_loss(config.loss), tracker, settings, Progress())
+    fit(gan, batches, latents, TrainStep.of(config, "fp32", None), tracker, settings, Progress())
     loop = time.perf_counter() - start
     tracker.finish(RunResult(Status.FINISHED))  # MLflow writes out its asynchronous queue here
     return steps * config.train.batch_size / loop, time.perf_counter() - start - loop

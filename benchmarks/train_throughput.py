@@ -22,8 +22,7 @@ from gan_lab.config import compose
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
 from gan_lab.devices import resolve_device, resolve_precision
-from gan_lab.loop import LoopSettings, fit
-from gan_lab.losses import make_loss
+from gan_lab.loop import LoopSettings, TrainStep, fit
 from gan_lab.models.dcgan import output_shape
 from gan_lab.models.gan import build_gan
 from gan_lab.sampling import Latents
@@ -56,22 +55,16 @@ def gan_lab_loop(
     gan = build_gan(config, device)
     batches = BatchSource(images, config.train.batch_size, device, gan.generator.output_range, 0)
     latents = Latents(config.model.latent_dim, "normal", device, 0)
-    loss = make_loss(config.loss)
+    step = TrainStep.of(config, resolve_precision(config.train.precision, device), None)
 
     def settings(max_steps: int) -> LoopSettings:
-        return LoopSettings(
-            epochs=10**6,
-            max_steps=max_steps,
-            log_every=config.tracking.log_every,
-            precision=resolve_precision(config.train.precision, device),
-            progress=False,
-        )
+        return LoopSettings(10**6, max_steps, config.tracking.log_every, progress=False)
 
     position = Progress()
-    fit(gan, batches, latents, loss, _NoTracker(), settings(warmup), position)
+    fit(gan, batches, latents, step, _NoTracker(), settings(warmup), position)
     _sync(device)
     start = time.perf_counter()
-    fit(gan, batches, latents, loss, _NoTracker(), settings(warmup + steps), position)
+    fit(gan, batches, latents, step, _NoTracker(), settings(warmup + steps), position)
     _sync(device)
     return steps * config.train.batch_size / (time.perf_counter() - start)
 

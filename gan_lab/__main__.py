@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_lab.config import CONF_DIR, Config, register_schema, to_config
+from gan_lab.config import CONF_DIR, Config, plain_presets, register_schema, to_config
 from gan_lab.errors import GanLabError, Terminated
 from gan_lab.outcome import Reason, RunResult, Status
 
@@ -132,6 +132,7 @@ def main() -> None:
         return
     # Let Hydra's errors reach us as exceptions, so they become one line here.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    sys.argv[1:] = plain_presets(sys.argv[1:])
     try:
         job()
     except Terminated:

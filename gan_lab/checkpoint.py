@@ -1,8 +1,9 @@
 """Checkpoints: what one holds, when each is written, and how a run continues from one.
 
-A checkpoint holds both networks, both optimisers and gradient scalers, every RNG state (Python,
-NumPy, torch CPU and CUDA, the latent stream), the resolved config and the run's Progress (step,
-best FID, tracking run id): everything needed to continue a run bit for bit. It is written to a
+A checkpoint holds both networks, both optimisers and gradient scalers, the generator's moving
+average and the augmentation's state where the run has them, every RNG state (Python, NumPy,
+torch CPU and CUDA, the latent stream), the resolved config and the run's Progress (step, best
+FID, tracking run id): everything needed to continue a run bit for bit. It is written to a
 temporary file in the same folder and renamed, so a crash never leaves a torn file, and read back
 with torch.load(weights_only=True), which loads tensors and plain data only.
 
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gan_lab.augment import Augment
 from gan_lab.config import TrainConfig
 from gan_lab.errors import GanLabError
 from gan_lab.files import atomic_write
@@ -30,6 +32,7 @@ from gan_lab.sampling import Latents
 
 FORMAT = 2
 LAST, BEST = "last.pt", "best.pt"
+EMA = "generator_ema"
 
 
 @dataclass
@@ -63,9 +66,11 @@ def restore_rng(state: dict[str, Any], latents: Latents) -> None:
     latents.rng.set_state(state["latents"])
 
 
-def capture(gan: Gan, latents: Latents, progress: Progress, config: dict) -> dict:
+def capture(
+    gan: Gan, latents: Latents, progress: Progress, config: dict, augment: Augment | None = None
+) -> dict:
     """Everything a checkpoint holds."""
-    return {
+    state = {
         "format": FORMAT,
         "progress": asdict(progress),
         "generator": gan.generator.state_dict(),
@@ -77,10 +82,17 @@ def capture(gan: Gan, latents: Latents, progress: Progress, config: dict) -> dic
         "rng": capture_rng(latents),
         "config": config,
     }
+    if gan.ema is not None:
+        state[EMA] = gan.ema.state_dict()
+    if augment is not None:
+        state["augment"] = augment.state_dict()
+    return state
 
 
-def restore(state: dict, gan: Gan) -> Progress:
-    """Load a checkpoint's weights and optimiser states; return its Progress."""
+def restore(state: dict, gan: Gan, augment: Augment | None = None) -> Progress:
+    """Load a checkpoint's weights, optimiser states, moving average and augmentation state;
+    return its Progress. A checkpoint without a moving average (or augmentation state) that the
+    run now keeps starts it afresh from the checkpoint's generator (or its start values)."""
     try:
         gan.generator.load_state_dict(state["generator"])
         gan.discriminator.load_state_dict(state["discriminator"])
@@ -93,7 +105,20 @@ def restore(state: dict, gan: Gan) -> Progress:
     gan.opt_d.load_state_dict(state["opt_d"])
     gan.scaler_g.load_state_dict(state["scaler_g"])
     gan.scaler_d.load_state_dict(state["scaler_d"])
+    if gan.ema is not None and EMA in state:
+        gan.ema.load_state_dict(state[EMA])
+    if augment is not None and "augment" in state:
+        augment.load_state_dict(state["augment"])
     return Progress(**state["progress"])
+
+
+def generator_weights(state: dict) -> dict:
+    """The weights a checkpoint's generator is shown, scored and served with: its moving
+    average where the run kept one (AveragedModel's keys, less its "module." prefix)."""
+    if EMA not in state:
+        return state["generator"]
+    prefix = "module."
+    return {k.removeprefix(prefix): v for k, v in state[EMA].items() if k.startswith(prefix)}
 
 
 def load(path: Path) -> dict:
@@ -151,10 +176,16 @@ class Checkpoints:
     """The run folder's checkpoints/, the rule for each file in it, and the run's Progress."""
 
     def __init__(
-        self, folder: Path, train: TrainConfig, config: dict, gan: Gan, latents: Latents
+        self,
+        folder: Path,
+        train: TrainConfig,
+        config: dict,
+        gan: Gan,
+        latents: Latents,
+        augment: Augment | None = None,
     ) -> None:
         self.folder, self.train, self.config = Path(folder), train, config
-        self.gan, self.latents = gan, latents
+        self.gan, self.latents, self.augment = gan, latents, augment
         self.progress = Progress()
         self.saved_step: int | None = None  # the step last.pt holds
         self._rng: dict | None = None
@@ -173,7 +204,7 @@ class Checkpoints:
         if path is None or (spec == "auto" and not path.is_file()):
             return self.progress
         state = load(path)
-        self.progress = restore(state, self.gan)
+        self.progress = restore(state, self.gan, self.augment)
         self._rng = state["rng"]
         if path.resolve() == self.last.resolve():
             self.saved_step = self.progress.step
@@ -199,7 +230,7 @@ class Checkpoints:
         self._save(BEST)
 
     def _save(self, name: str, keep_as: str | None = None) -> None:
-        state = capture(self.gan, self.latents, self.progress, self.config)
+        state = capture(self.gan, self.latents, self.progress, self.config, self.augment)
         save(self.folder, state, name, keep_as)
         if name == LAST:
             self.saved_step = self.progress.step

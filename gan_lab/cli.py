@@ -73,7 +73,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, float]:
         config = replace(config, data=replace(config.data, path=args.data_path))
     device = resolve_device(args.device)
     generator = Generator(config.model)
-    generator.load_state_dict(state["generator"])
+    generator.load_state_dict(checkpoint.generator_weights(state))
     generator.to(device).eval()
     data = load_images(config.data, image_shape(config.data, generator.output_shape))
     evaluator = _evaluator(config, device, data.images, data.key)

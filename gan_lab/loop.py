@@ -1,7 +1,8 @@
 """The training loop, and nothing else: alternating discriminator and generator updates.
 
 It knows nothing of Hydra, MLflow or files. It gets the networks, their optimisers, a batch
-source, a latent sampler, the loss and a tracker, and reports each finished epoch to a callback.
+source, a latent sampler, the training step (the loss and the recipe's extras) and a tracker, and
+reports each finished epoch to a callback.
 Per-step statistics stay on the device and are read once every `log_every` steps, so a step
 never waits for the device except when logging.
 """
@@ -19,12 +20,13 @@ from tqdm import tqdm
 
 from gan_lab.data.batches import BatchSource
 from gan_lab.errors import RunDiverged
-from gan_lab.losses import GanLoss
+from gan_lab.losses import GanLoss, make_loss
 from gan_lab.models.gan import Gan
 from gan_lab.sampling import Latents
 from gan_lab.tracking import Tracker
 
 if TYPE_CHECKING:
+    from gan_lab.augment import Augment
     from gan_lab.config import Config
 
 STEP_METRICS = ("g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
@@ -36,16 +38,12 @@ class LoopSettings:
     epochs: int
     max_steps: int | None
     log_every: int
-    precision: str
     progress: bool = True
 
     @classmethod
-    def of(cls, config: Config, precision: str) -> LoopSettings:
-        """The config's settings, with train.precision resolved for the device."""
+    def of(cls, config: Config) -> LoopSettings:
         train = config.train
-        return cls(
-            train.epochs, train.max_steps, config.tracking.log_every, precision, train.progress
-        )
+        return cls(train.epochs, train.max_steps, config.tracking.log_every, train.progress)
 
 
 class Position(Protocol):
@@ -68,51 +66,94 @@ def discriminate(gan: Gan, real: torch.Tensor, fake: torch.Tensor):
     return gan.discriminator(real), gan.discriminator(fake)
 
 
-def train_step(gan: Gan, real: torch.Tensor, latents: Latents, loss: GanLoss, precision: str):
-    """One discriminator update (real batch, then a fake batch), then one generator update
-    through the discriminator. Returns the step's statistics as one tensor on the device."""
-    g, d = gan.generator, gan.discriminator
-    z = latents.sample(real.shape[0])
-    with autocast(real.device, precision):
-        fake = g(z)
-        real_logits, fake_logits = discriminate(gan, real, fake.detach())
-        loss_real = loss.discriminator(real_logits, real=True)
-        loss_fake = loss.discriminator(fake_logits, real=False)
-    gan.opt_d.zero_grad(set_to_none=True)
-    gan.scaler_d.scale(loss_real + loss_fake).backward()
-    gan.scaler_d.step(gan.opt_d)
-    gan.scaler_d.update()
-
-    d.requires_grad_(False)  # the generator step needs gradients through D, not for D's weights
-    with autocast(real.device, precision):
-        g_loss = loss.generator(d(fake))
-    gan.opt_g.zero_grad(set_to_none=True)
-    gan.scaler_g.scale(g_loss).backward()
-    gan.scaler_g.step(gan.opt_g)
-    gan.scaler_g.update()
-    d.requires_grad_(True)
-
-    scores = (loss.score(real_logits).mean(), loss.score(fake_logits).mean())
-    return torch.stack([g_loss.float(), loss_real.float(), loss_fake.float(), *scores]).detach()
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1: the mean over images of ||grad_x D(x)||^2 on real images x (kept differentiable, so
+    that D's update minimises it)."""
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+    return grad.float().square().sum(dim=(1, 2, 3)).mean()
 
 
-def _read(sums: torch.Tensor, count: int, step: int) -> dict[str, float]:
+class TrainStep:
+    """One discriminator update (a real and a fake batch), then one generator update through
+    the discriminator, with what the recipe adds: the R1 penalty every r1_every steps, the
+    augmentation of every image D sees, the generator's moving average after its update."""
+
+    def __init__(
+        self,
+        loss: GanLoss,
+        precision: str,
+        r1_gamma: float = 0.0,
+        r1_every: int = 16,
+        augment: Augment | None = None,
+    ) -> None:
+        self.loss, self.precision, self.augment = loss, precision, augment
+        self.r1_gamma, self.r1_every = r1_gamma, r1_every
+        self.metrics = STEP_METRICS + (("augment_p",) if augment is not None else ())
+
+    @classmethod
+    def of(cls, config: Config, precision: str, augment: Augment | None) -> TrainStep:
+        loss = config.loss
+        return cls(make_loss(loss), precision, loss.r1_gamma, loss.r1_every, augment)
+
+    def __call__(self, gan: Gan, real: torch.Tensor, latents: Latents, step: int) -> torch.Tensor:
+        """Global step `step` (from 1). Returns its statistics (self.metrics) as one tensor on
+        the device."""
+        g, d, loss, augment = gan.generator, gan.discriminator, self.loss, self.augment
+        seen = augment if augment is not None else (lambda images: images)
+        regularise = self.r1_gamma > 0 and step % self.r1_every == 0
+        if regularise:
+            real = real.detach().requires_grad_(True)
+        z = latents.sample(real.shape[0])
+        with autocast(real.device, self.precision):
+            fake = g(z)
+            real_logits, fake_logits = discriminate(gan, seen(real), seen(fake.detach()))
+            loss_real = loss.discriminator(real_logits, real=True)
+            loss_fake = loss.discriminator(fake_logits, real=False)
+        d_loss = loss_real + loss_fake
+        if regularise:  # lazy: weighted by the interval, as StyleGAN2 does
+            d_loss = d_loss + r1_penalty(real_logits, real) * (self.r1_gamma / 2 * self.r1_every)
+        gan.opt_d.zero_grad(set_to_none=True)
+        gan.scaler_d.scale(d_loss).backward()
+        gan.scaler_d.step(gan.opt_d)
+        gan.scaler_d.update()
+        if augment is not None:
+            augment.observe(real_logits, step)
+
+        d.requires_grad_(False)  # G's update needs gradients through D, not for D's weights
+        with autocast(real.device, self.precision):
+            g_loss = loss.generator(d(seen(fake)))
+        gan.opt_g.zero_grad(set_to_none=True)
+        gan.scaler_g.scale(g_loss).backward()
+        gan.scaler_g.step(gan.opt_g)
+        gan.scaler_g.update()
+        d.requires_grad_(True)
+        if gan.ema is not None:
+            gan.ema.update(g, step * real.shape[0])
+
+        scores = (loss.score(real_logits).mean(), loss.score(fake_logits).mean())
+        stats = [g_loss.float(), loss_real.float(), loss_fake.float(), *scores]
+        if augment is not None:
+            stats.append(augment.p)
+        return torch.stack(stats).detach()
+
+
+def _read(sums: torch.Tensor, count: int, step: int, names: tuple[str, ...]) -> dict[str, float]:
     """The one device synchronisation: mean statistics since the last read."""
     values = (sums / count).tolist()
     if not all(math.isfinite(v) for v in values):
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in zip(STEP_METRICS, values, strict=True))
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in zip(names, values, strict=True))
         raise RunDiverged(
             f"training diverged by step {step} ({shown}): "
             "lower optim.lr, or use train.precision=fp32"
         )
-    return dict(zip(STEP_METRICS, values, strict=True))
+    return dict(zip(names, values, strict=True))
 
 
 def fit(
     gan: Gan,
     batches: BatchSource,
     latents: Latents,
-    loss: GanLoss,
+    train_step: TrainStep,
     tracker: Tracker,
     settings: LoopSettings,
     position: Position,
@@ -134,22 +175,21 @@ def fit(
     gan.discriminator.train()
     while step < total:
         epoch = step // per_epoch
-        window = torch.zeros(len(STEP_METRICS), device=batches.device)
+        window = torch.zeros(len(train_step.metrics), device=batches.device)
         epoch_sum = torch.zeros_like(window)
         window_steps = epoch_steps = 0
         clock = time.perf_counter()
         for real in batches.epoch(epoch, start=step - epoch * per_epoch):
-            stats = train_step(gan, real, latents, loss, settings.precision)
-            window += stats
-            window_steps += 1
             step += 1
+            window += train_step(gan, real, latents, step)
+            window_steps += 1
             position.step = step
             bar.update(1)
             at_end = step % per_epoch == 0 or step >= total
             if step % settings.log_every == 0 or at_end:
                 epoch_sum += window
                 epoch_steps += window_steps
-                metrics = _read(window, window_steps, step)
+                metrics = _read(window, window_steps, step, train_step.metrics)
                 now = time.perf_counter()
                 metrics["images_per_sec"] = window_steps * batches.batch_size / (now - clock)
                 tracker.log_metrics({**metrics, **lrs}, step)
@@ -166,7 +206,7 @@ def fit(
             if step >= total:
                 break
         if step % per_epoch == 0:
-            means = _read(epoch_sum, epoch_steps, step)
+            means = _read(epoch_sum, epoch_steps, step, train_step.metrics)
             tracker.log_metrics({f"epoch_{k}": v for k, v in means.items()}, step // per_epoch)
             if on_epoch_end(step // per_epoch, step, means):
                 break

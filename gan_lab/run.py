@@ -24,14 +24,14 @@ import numpy as np
 import torch
 import yaml
 
+from gan_lab.augment import Augment
 from gan_lab.checkpoint import Checkpoints, Progress
 from gan_lab.config import Config
 from gan_lab.data import cache_dir, image_shape, load_images
 from gan_lab.data.batches import BatchSource
-from gan_lab.devices import resolve_device, resolve_precision
+from gan_lab.devices import native_bf16, resolve_device, resolve_precision
 from gan_lab.errors import ConfigError, GanLabError, RunDiverged, Terminated
-from gan_lab.loop import LoopSettings, fit
-from gan_lab.losses import make_loss
+from gan_lab.loop import LoopSettings, TrainStep, fit
 from gan_lab.models.dcgan import count_parameters, output_shape
 from gan_lab.models.gan import build_gan
 from gan_lab.outcome import Reason, RunResult, Status
@@ -122,16 +122,29 @@ class Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(config.train.device)
         self.precision = resolve_precision(config.train.precision, self.device)
+        if self.precision == "bf16" and not native_bf16(self.device):
+            log.warning(
+                "train.precision=bf16: this %s emulates bf16, slower than fp32", self.device
+            )
         self.load_data()
         self.build_networks()
         self.resume()
         self.open_tracker()
         self.prepare_metrics()
         self.checkpoints.restore_rng()  # last: building the metrics draws from the RNG too
-        loss, settings = make_loss(config.loss), LoopSettings.of(config, self.precision)
+        step = TrainStep.of(config, self.precision, self.augment)
         gan, batches, latents = self.gan, self.batches, self.latents
         log.info("training from step %d in %s", self.progress.step, self.precision)
-        fit(gan, batches, latents, loss, self.tracker, settings, self.progress, self.after_epoch)
+        fit(
+            gan,
+            batches,
+            latents,
+            step,
+            self.tracker,
+            LoopSettings.of(config),
+            self.progress,
+            self.after_epoch,
+        )
         return self.finish()
 
     # 1. data: the images, at the size and channels the generator makes
@@ -150,11 +163,21 @@ class Run:
             )
         self.data = load_images(config.data, shape)
 
-    # 2. networks: G and D initialised, their optimisers; the latent stream; the batches
+    # 2. networks: G and D initialised, their optimisers; the latent stream; the batches and
+    # their augmentation
     def build_networks(self) -> None:
         config, device = self.config, self.device
         seed_everything(config.train.seed)  # here: building a data cache draws from the RNG
         self.gan = build_gan(config, device)
+        self.augment = None
+        if config.augment.policy:
+            self.augment = Augment(
+                config.augment,
+                self.gan.generator.output_range,
+                config.train.batch_size,
+                device,
+                config.train.seed,
+            )
         self.latents = Latents(
             config.model.latent_dim, config.model.latent_distribution, device, config.train.seed
         )
@@ -172,7 +195,7 @@ class Run:
     def resume(self) -> None:
         folder = self.run_dir / "checkpoints"
         self.checkpoints = Checkpoints(
-            folder, self.config.train, self.config_dict, self.gan, self.latents
+            folder, self.config.train, self.config_dict, self.gan, self.latents, self.augment
         )
         if self.checkpoints.resume().step:
             log.info("resumed at step %d", self.progress.step)
@@ -241,7 +264,7 @@ class Run:
     def evaluate(self, epoch: int) -> None:
         """Score the generator, log the scores at step = epoch, keep best.pt by FID, and let a
         search trial's judge decide whether the run goes on."""
-        self.scores = self.evaluator.evaluate(self.gan.generator)
+        self.scores = self.evaluator.evaluate(self.gan.eval_generator)
         self.evaluated_at = self.progress.step
         self.tracker.log_metrics(self.scores, epoch)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in self.scores.items()))
@@ -270,8 +293,8 @@ class Run:
             loss_curves(tracker.metric_history(list(LOSS_CURVES))), "loss_curves.png"
         )
         if config.tracking.log_model:
-            example = Latents.of(self.gan.generator, config.train.seed).sample(2)
-            tracker.log_generator(self.gan.generator, example)
+            generator = self.gan.eval_generator
+            tracker.log_generator(generator, Latents.of(generator, config.train.seed).sample(2))
         log.info("finished at step %d; run folder %s", step, self.run_dir)
         metrics = {**self.means, **self.scores}
         if self.progress.best_fid is not None:
@@ -301,7 +324,7 @@ class Run:
     def sample_grid(self) -> torch.Tensor:
         """The generator's images of the run's fixed latent vectors as one grid, (C, H, W)."""
         size = self.config.train.grid_size
-        images = generate_all(self.gan.generator, size**2, self.config.train.seed)
+        images = generate_all(self.gan.eval_generator, size**2, self.config.train.seed)
         from torchvision.utils import make_grid  # after the first step: see _save_image
 
         return make_grid(images, nrow=size, padding=2)

@@ -18,6 +18,7 @@ from PIL import Image
 
 import gan_lab.metrics.evaluator
 from gan_lab.config import MetricsConfig
+from gan_lab.data.synthetic import synthetic_images
 from gan_lab.errors import GanLabError
 from gan_lab.metrics import scores
 from gan_lab.metrics.evaluator import Evaluator
@@ -81,6 +82,42 @@ def test_quality_rates_call_held_out_real_samples_mostly_good():
     assert real["quality_good"] > 0.5
     assert far["quality_poor"] == 1.0
     assert sum(real.values()) == pytest.approx(1.0)
+
+
+class Repeating(torch.nn.Module):
+    """A collapsed generator: every latent vector gives `image` (in [-1, 1])."""
+
+    latent_dim, latent_distribution, output_range = 4, "normal", (-1.0, 1.0)
+
+    def __init__(self, image: torch.Tensor) -> None:
+        super().__init__()
+        self.image = torch.nn.Parameter(image, requires_grad=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.image.expand(len(z), -1, -1, -1)
+
+
+@pytest.mark.parametrize("count", [100, 400])
+def test_a_flat_or_repeating_generator_has_no_good_or_decent_samples(tmp_path, count):
+    images = torch.from_numpy(synthetic_images(2 * count, 16, 3, seed=0))
+    real, held_out = images[:count], images[count:]
+    config = MetricsConfig(num_samples=count, compute=["quality"])
+    evaluator = Evaluator(config, real, f"real-{count}", torch.device("cpu"), tmp_path, StandIn())
+    flat = Repeating(torch.zeros(3, 16, 16))
+    one_image = Repeating(real[0].float() / 127.5 - 1)
+    for generator in (flat, one_image):
+        rates = evaluator.evaluate(generator)
+        assert (rates["quality_good"], rates["quality_decent"]) == (0.0, 0.0)
+    # held-out real images, scored the same way, are not taken for repeats
+    features, _ = StandIn()(held_out)
+    assert not scores.repeated(features, evaluator.reference.features).any()
+    assert evaluator.score(features, None)["quality_good"] > 0.5
+
+
+def test_kid_subsets_are_smaller_than_the_samples():
+    a, b = _gaussian(200, 16, seed=10), _gaussian(200, 16, seed=11)
+    _, spread = scores.kid(a, b, subsets=20, subset_size=1000)
+    assert spread > 1e-5  # subsets of all 200 samples would be one set: a spread of ~0
 
 
 def test_the_reference_statistics_are_cached_and_reused(tmp_path, monkeypatch):

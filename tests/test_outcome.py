@@ -51,15 +51,15 @@ def endings(monkeypatch):
     stand_in_metrics(monkeypatch)
     current = {}
     seed_everything = gan_lab.run.seed_everything
-    train_step = gan_lab.loop.train_step
+    train_step = gan_lab.loop.TrainStep.__call__
     evaluate = gan_lab.metrics.evaluator.Evaluator.evaluate
 
     def remember_seed(seed):
         current["seed"] = seed
         seed_everything(seed)
 
-    def step(*args, **kwargs):
-        stats = train_step(*args, **kwargs)
+    def step(self, *args, **kwargs):
+        stats = train_step(self, *args, **kwargs)
         if current["seed"] == DIVERGING:
             return stats * math.nan
         if current["seed"] == TERMINATED:
@@ -74,7 +74,7 @@ def endings(monkeypatch):
         return {**out, "fid": fid}
 
     monkeypatch.setattr(gan_lab.run, "seed_everything", remember_seed)
-    monkeypatch.setattr(gan_lab.loop, "train_step", step)
+    monkeypatch.setattr(gan_lab.loop.TrainStep, "__call__", step)
     monkeypatch.setattr(gan_lab.metrics.evaluator.Evaluator, "evaluate", scores)
 
 

@@ -17,6 +17,7 @@ from gan_lab import checkpoint
 from gan_lab.config import compose
 from gan_lab.outcome import Reason, Status
 from gan_lab.run import run
+from tests.helpers.checkpoints import assert_same_checkpoint
 from tests.helpers.cli import gan_lab_cli
 from tests.helpers.configs import STEPS_PER_EPOCH, TINY, with_defaults
 
@@ -27,17 +28,6 @@ def _weights(run_dir):
 
 def _step(state: dict) -> int:
     return state["progress"]["step"]
-
-
-def _assert_same_state(a: dict, b: dict) -> None:
-    assert _step(a) == _step(b)
-    for part in ("generator", "discriminator"):
-        for name, tensor in a[part].items():
-            assert torch.equal(tensor, b[part][name]), f"{part}.{name} differs"
-    for part in ("opt_g", "opt_d"):
-        for index, state in a[part]["state"].items():
-            for name, tensor in state.items():
-                assert torch.equal(tensor, b[part]["state"][index][name]), f"{part} {name} differs"
 
 
 def test_a_short_run_writes_grids_checkpoints_and_metrics(tmp_path, tiny_config):
@@ -75,7 +65,7 @@ def test_resume_after_an_epoch_is_bit_identical(tmp_path, tiny_config):
     run(tiny_config("train.epochs=3"), tmp_path / "straight")
     run(tiny_config("train.epochs=1"), tmp_path / "stopped")
     run(tiny_config("train.epochs=3", "train.resume=auto"), tmp_path / "stopped")
-    _assert_same_state(_weights(tmp_path / "straight"), _weights(tmp_path / "stopped"))
+    assert_same_checkpoint(_weights(tmp_path / "straight"), _weights(tmp_path / "stopped"))
 
 
 def test_resume_in_the_middle_of_an_epoch_is_bit_identical(tmp_path, tiny_config):
@@ -84,7 +74,7 @@ def test_resume_in_the_middle_of_an_epoch_is_bit_identical(tmp_path, tiny_config
     assert _step(_weights(tmp_path / "stopped")) == 4
     last = tmp_path / "stopped" / "checkpoints" / "last.pt"
     run(tiny_config("train.epochs=2", f"train.resume={last}"), tmp_path / "resumed")
-    _assert_same_state(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
+    assert_same_checkpoint(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
 
 
 @pytest.mark.slow
@@ -108,7 +98,7 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
     resumed = gan_lab_cli(tmp_path, *args, "train.resume=auto", f"hydra.run.dir={killed}")
     assert resumed.returncode == 0, resumed.stderr
     run(tiny_config("data.num_images=960", "train.epochs=4"), tmp_path / "straight")
-    _assert_same_state(_weights(tmp_path / "straight"), _weights(killed))
+    assert_same_checkpoint(_weights(tmp_path / "straight"), _weights(killed))
 
 
 def test_resume_auto_without_a_checkpoint_starts_fresh(tmp_path, tiny_config):

@@ -95,7 +95,7 @@ def test_a_seed_sweep_runs_and_its_report_has_a_row_per_run(tmp_path, monkeypatc
     page = (tmp_path / "report" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 * 2 + 1  # two per row, FID over epochs
     assert "Parameters that mattered most for FID" in markdown and "`optim.lr`" in markdown
-    assert "python -m gan_lab +sweep=anime_scenario1" in markdown
+    assert "python -m gan_lab sweep=anime_scenario1" in markdown
     logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert logged == {"report/report.md", "report/report.html", "report/fid_over_epochs.png"}
 

@@ -82,16 +82,16 @@ def test_a_diverging_run_ends_failed_with_the_error(tiny_config, store, tmp_path
 
 
 def test_ctrl_c_ends_the_run_killed(tiny_config, store, tmp_path, monkeypatch):
-    real_step = gan_lab.loop.train_step
+    real_step = gan_lab.loop.TrainStep.__call__
     calls = []
 
-    def interrupted(*args, **kwargs):
+    def interrupted(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
+        return real_step(self, *args, **kwargs)
 
-    monkeypatch.setattr(gan_lab.loop, "train_step", interrupted)
+    monkeypatch.setattr(gan_lab.loop.TrainStep, "__call__", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(tiny_config("tracking=mlflow", f"tracking.uri={store}"), tmp_path / "run")
     _, runs = _runs(store)

@@ -1,11 +1,20 @@
 """The run's config: the schema of every group (schema.py, model.py) and its composition from
 conf/ by Hydra (compose.py)."""
 
-from gan_lab.config.compose import CONF_DIR, SWEEPS_DIR, compose, register_schema, to_config
+from gan_lab.config.compose import (
+    CONF_DIR,
+    SWEEPS_DIR,
+    compose,
+    plain_presets,
+    register_schema,
+    to_config,
+)
 from gan_lab.config.model import ModelConfig, StackConfig, per_block
 from gan_lab.config.schema import (
+    AugmentConfig,
     Config,
     DataConfig,
+    EmaConfig,
     InitConfig,
     LossConfig,
     MetricsConfig,
@@ -17,9 +26,11 @@ from gan_lab.config.schema import (
 
 __all__ = [
     "CONF_DIR",
+    "AugmentConfig",
     "SWEEPS_DIR",
     "Config",
     "DataConfig",
+    "EmaConfig",
     "InitConfig",
     "LossConfig",
     "MetricsConfig",
@@ -31,6 +42,7 @@ __all__ = [
     "TrialConfig",
     "compose",
     "per_block",
+    "plain_presets",
     "register_schema",
     "to_config",
 ]

@@ -16,6 +16,20 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 SWEEPS_DIR = CONF_DIR.parent / "sweeps"  # on the search path through hydra_plugins/gan_lab_plugins
 
 
+# Groups of presets that conf/config.yaml lists as null, so that `experiment=anime_s2` chooses one
+# (as lightning-hydra-template users type it). Hydra refuses `+experiment=` for a listed group;
+# gan_lab reads it as `experiment=`, so that both spellings work.
+PRESET_GROUPS = ("experiment", "sweep", "search")
+
+
+def plain_presets(overrides: list[str]) -> list[str]:
+    """`+experiment=x` as `experiment=x` (likewise sweep and search); others as they are."""
+    return [
+        o[1:] if o.startswith("+") and o[1:].split("=")[0] in PRESET_GROUPS else o
+        for o in overrides
+    ]
+
+
 def register_schema() -> None:
     """Make the schema available to conf/config.yaml's defaults list as `gan_lab_schema`, and
     the resolvers to the configs."""
@@ -31,7 +45,7 @@ def compose(*overrides: str) -> Config:
 
     register_schema()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return to_config(hydra_compose("config", overrides=list(overrides)))
+        return to_config(hydra_compose("config", overrides=plain_presets(list(overrides))))
 
 
 def _reject_added_keys(node: DictConfig, prefix: str = "") -> None:

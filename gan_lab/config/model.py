@@ -160,9 +160,19 @@ class DiscriminatorConfig(StackConfig):
     activation: Any = "leaky_relu"
     head_dropout: float = 0.0  # dropout between the flatten and the final dense layer
     head_init: str | None = None
+    # Spectral normalisation (Miyato et al. 2018) of each block's convolution; the final dense
+    # layer follows the last block.
+    spectral_norm: Any = False
 
     def check(self, key: str) -> None:
         super().check(key)
+        for value in per_block(self.spectral_norm, len(self.filters), f"{key}.spectral_norm"):
+            require(
+                isinstance(value, bool),
+                f"{key}.spectral_norm",
+                self.spectral_norm,
+                "true, false or a list with one per filter",
+            )
         require(
             0 <= self.head_dropout < 1, f"{key}.head_dropout", self.head_dropout, "a rate in [0, 1)"
         )

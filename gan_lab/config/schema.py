@@ -109,11 +109,55 @@ class LossConfig:
     name: str = "bce"  # a registered loss: bce (non-saturating), lsgan, hinge
     real_label: float = 1.0  # bce and lsgan's targets (one-sided label smoothing: 0.9)
     fake_label: float = 0.0
+    # R1 (Mescheder et al. 2018): gamma/2 * E||grad_x D(x)||^2 on real images; 0 turns it off.
+    r1_gamma: float = 0.0
+    r1_every: int = 16  # lazy regularisation (StyleGAN2): every N steps, weighted by N
 
     def check(self) -> None:
         from gan_lab.losses import LOSSES
 
         LOSSES.check(self.name, "loss.name")
+        require(self.r1_gamma >= 0, "loss.r1_gamma", self.r1_gamma, "0 (off) or a value > 0")
+        require(self.r1_every >= 1, "loss.r1_every", self.r1_every, "steps, an integer >= 1")
+
+
+@dataclass
+class EmaConfig:
+    """An exponential moving average of the generator: what is sampled, scored and kept."""
+
+    half_life: int | None = None  # images for the average to forget half; null: no average
+    rampup: float | None = 0.05  # half-life at most this share of the images seen; null: none
+
+    def check(self) -> None:
+        require(
+            self.half_life is None or self.half_life >= 1,
+            "ema.half_life",
+            self.half_life,
+            "null (off) or images >= 1, such as 10000",
+        )
+        require(self.rampup is None or self.rampup > 0, "ema.rampup", self.rampup, "null or > 0")
+
+
+@dataclass
+class AugmentConfig:
+    """Differentiable augmentation of D's real and fake images (DiffAugment; adaptive: ADA)."""
+
+    policy: list[str] = field(default_factory=list)  # color, translation, cutout; []: off
+    probability: float = 1.0  # of each transform per image; adaptive: where p starts
+    adaptive: bool = False  # steer p so that E[sign(D(real))] stays at target
+    target: float = 0.6
+    adjust_every: int = 4  # steps between adjustments of p
+    adjust_images: int = 100_000  # images over which p can move from 0 to 1
+
+    def check(self) -> None:
+        from gan_lab.augment import TRANSFORMS
+
+        for name in self.policy:
+            TRANSFORMS.check(name, "augment.policy")
+        require(0 <= self.probability <= 1, "augment.probability", self.probability, "in [0, 1]")
+        require(0 < self.target < 1, "augment.target", self.target, "a value in (0, 1)")
+        require(self.adjust_every >= 1, "augment.adjust_every", self.adjust_every, ">= 1")
+        require(self.adjust_images >= 1, "augment.adjust_images", self.adjust_images, ">= 1")
 
 
 @dataclass
@@ -122,9 +166,10 @@ class TrainConfig:
     epochs: int = 5
     max_steps: int | None = None  # stop after this many steps in all (quick tries, tests)
     seed: int = 0
-    # auto: bf16 where the device computes it natively (AVX-512 BF16 / AMX CPUs, GPUs of compute
-    # capability 8+), else fp32 | fp32 | bf16 | fp16 (a GPU's; adds a gradient scaler)
-    precision: str = "auto"
+    # fp32 | auto: bf16 where the device computes it natively (AVX-512 BF16 / AMX CPUs, GPUs of
+    # compute capability 8+), else fp32 | bf16 | fp16 (a GPU's; adds a gradient scaler). fp32 stays
+    # the default until benchmarks/precision_fid.py shows bf16's FIDs within run-to-run noise.
+    precision: str = "fp32"
     compile: str | None = None  # a torch.compile mode for both networks: default, reduce-overhead
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     checkpoint_every: int = 1  # epochs; the end of the run always saves
@@ -243,10 +288,12 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
 
     def check(self) -> None:
         """Every group's checks; ConfigError on the first bad value."""
-        groups = (self.model, self.optim, self.init, self.loss, self.train, self.tracking)
-        for group in (*groups, self.data, self.metrics, self.trial):
+        groups = (self.model, self.optim, self.init, self.loss, self.ema, self.augment)
+        for group in (*groups, self.train, self.tracking, self.data, self.metrics, self.trial):
             group.check()

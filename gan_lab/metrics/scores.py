@@ -53,7 +53,8 @@ def kid(
 ) -> tuple[float, float]:
     from torch_fidelity.metric_kid import kid_features_to_metric
 
-    size = min(subset_size, len(generated), len(reference))
+    # Subsets of every sample would all be the same set (a spread of about 0): at most half
+    size = max(2, min(subset_size, len(generated) // 2, len(reference) // 2))
     out = kid_features_to_metric(
         generated, reference, kid_subsets=subsets, kid_subset_size=size, verbose=False
     )
@@ -107,6 +108,27 @@ def realism(generated: torch.Tensor, reference: torch.Tensor, k: int) -> torch.T
     return torch.cat(scores)
 
 
+def repeated(generated: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Which generated samples another generated sample nearly repeats: closer to it than half
+    the median distance between a real image and its nearest real neighbour. A realism score
+    judges each sample alone, so a generator that makes one flat colour or one image over and
+    over can score as realistic; such samples count as poor (they show the same thing), and a
+    collapsed generator gets no good or decent samples at all."""
+    import torch
+
+    real = torch.cdist(reference.float(), reference.float())
+    real.fill_diagonal_(float("inf"))
+    spacing = real.min(dim=1).values.median()
+    generated = generated.float()
+    nearest = []
+    for start in range(0, len(generated), 1000):
+        distances = torch.cdist(generated[start : start + 1000], generated)
+        rows = torch.arange(len(distances))
+        distances[rows, rows + start] = float("inf")  # not itself
+        nearest.append(distances.min(dim=1).values)
+    return torch.cat(nearest) < spacing / 2
+
+
 def quality_rates(scores: torch.Tensor, good: float, decent: float) -> dict[str, float]:
     """The anime write-up's good / decent / poor sample rates, from realism scores."""
     return {
@@ -154,4 +176,7 @@ def _pr(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str,
 @METRICS.register("quality")
 def _quality(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
     scores = realism(features, reference.features, cfg.neighborhood)
-    return quality_rates(scores, *cfg.quality_thresholds)
+    repeats = repeated(features, reference.features)
+    scores[repeats] = 0.0
+    rates = quality_rates(scores, *cfg.quality_thresholds)
+    return {**rates, "quality_repeated": repeats.float().mean().item()}

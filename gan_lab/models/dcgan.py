@@ -196,9 +196,23 @@ class Discriminator(nn.Module):
         head.append(("dense", nn.Linear(cout * size * size, 1)))
         _pin_init(head, d.head_init)
         self.net = nn.Sequential(OrderedDict([*blocks, ("head", nn.Sequential(OrderedDict(head)))]))
+        normalised = per_block(d.spectral_norm, len(d.filters), "model.discriminator.spectral_norm")
+        for (_, block), wanted in zip(blocks, normalised, strict=True):
+            block.conv.wants_spectral_norm = wanted
+        self.net.head.dense.wants_spectral_norm = normalised[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten()
+
+
+def apply_spectral_norm(net: nn.Module) -> None:
+    """Spectral normalisation, through PyTorch's parametrization API, of the layers the config
+    asks it for. After the weights are initialised: its power iteration starts from them."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for layer in list(net.modules()):
+        if getattr(layer, "wants_spectral_norm", False):
+            spectral_norm(layer)
 
 
 def output_shape(cfg: ModelConfig) -> tuple[int, int, int]:

@@ -1,5 +1,6 @@
 """The trained pair: generator and discriminator, initialised by the init group, each with its
-Adam optimiser and gradient scaler (active for fp16 only), laid out for speed."""
+Adam optimiser and gradient scaler (active for fp16 only), laid out for speed; and the moving
+average of the generator where the ema group keeps one."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import torch
 from torch import nn
 
 from gan_lab.config import Config
-from gan_lab.models.dcgan import Discriminator, Generator
+from gan_lab.models.dcgan import Discriminator, Generator, apply_spectral_norm
+from gan_lab.models.ema import GeneratorEma
 from gan_lab.models.init import initialize
 
 
@@ -24,6 +26,13 @@ class Gan:
     # D keeps no batch statistics: its logits for an image do not depend on the rest of the
     # batch, so real and fake images can go through it in one pass.
     one_pass: bool = False
+    ema: GeneratorEma | None = None
+
+    @property
+    def eval_generator(self) -> nn.Module:
+        """The generator whose images are shown, scored, kept as best and served: the moving
+        average where there is one (the raw generator keeps training)."""
+        return self.ema.generator if self.ema is not None else self.generator
 
 
 def keeps_batch_statistics(net: nn.Module) -> bool:
@@ -35,6 +44,7 @@ def build_gan(config: Config, device: torch.device) -> Gan:
     discriminator = Discriminator(config.model, generator.output_shape[1])
     for net in (generator, discriminator):
         initialize(net, config.init.name, config.model.default_init, config.init.std)
+        apply_spectral_norm(net)
         # Channels-last convolutions: 1.05-1.2x the images/s on this project's CPU in fp32
         # (benchmarks/train_throughput.py), and what tensor cores want on a GPU.
         net.to(device, memory_format=torch.channels_last)
@@ -54,6 +64,8 @@ def build_gan(config: Config, device: torch.device) -> Gan:
         torch.amp.GradScaler(device.type, enabled=fp16),
         one_pass=not keeps_batch_statistics(discriminator),
     )
+    if config.ema.half_life is not None:
+        gan.ema = GeneratorEma(generator, config.ema, config.train.batch_size)
     if config.train.compile:
         # In place: the modules, their parameters and state-dict keys stay the same, so the
         # optimisers, checkpoints and the logged model do not change.

@@ -1,0 +1,138 @@
+"""recipe=seed against recipe=modern: one seed experiment trained both ways for the same number of
+images seen, each scored on real images it never trained on.
+
+The images of a ZIP file (or folder) are split once, at random with a fixed seed, into a
+training part and a disjoint held-out part (`--holdout` images). Each recipe trains the
+experiment's model on the training part from the same seed (the modern recipe changes the
+discriminator's normalisation, nothing else of the architecture), then `gan-lab eval` scores its
+generator (the moving average where the recipe keeps one) against the held-out images: FID, KID,
+and the good / decent / poor rates with their counts. It prints a table of both, the FID ratio,
+and the wall time of each training, and leaves each recipe's 8x8 sample grid in `--out`.
+
+    python benchmarks/recipes.py --data ../shared/data/cifar10-catdog-32.zip --classes dog \\
+        --experiment cifar_dog --images 128000 --holdout 1000 --out recipes/cifar_dog
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from gan_lab import cli
+from gan_lab.config import compose
+from gan_lab.run import run
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def split(source: Path, classes: list[str], holdout: int, root: Path) -> tuple[Path, Path]:
+    """The source's images (of `classes`' folders, if given) into root/train and root/holdout,
+    each keeping the image's folder as its class folder."""
+    with zipfile.ZipFile(source) as archive:
+        names = sorted(
+            n
+            for n in archive.namelist()
+            if n.lower().endswith(IMAGE_SUFFIXES)
+            and (not classes or Path(n).parent.name in classes)
+        )
+        if len(names) <= holdout:
+            raise SystemExit(f"{source} has {len(names)} images: fewer than --holdout {holdout}")
+        random.Random(0).shuffle(names)
+        for part, members in (("holdout", names[:holdout]), ("train", names[holdout:])):
+            for name in members:
+                target = root / part / Path(name).parent.name / Path(name).name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(archive.read(name))
+    print(f"{len(names) - holdout} training images, {holdout} held out, from {source}")
+    return root / "train", root / "holdout"
+
+
+def train(args, recipe: str, data: Path, folder: Path) -> tuple[Path, float, int]:
+    config = compose(f"experiment={args.experiment}", f"recipe={recipe}", *args.overrides)
+    steps = args.images // config.train.batch_size
+    overrides = [
+        f"experiment={args.experiment}",
+        f"recipe={recipe}",
+        f"data.path={data}",
+        f"train.max_steps={steps}",
+        "train.epochs=1000000",  # max_steps decides
+        f"train.seed={args.seed}",
+        "train.keep_checkpoints=false",
+        "train.progress=false",
+        "tracking=none",
+        "metrics=none",
+        *([f"data.classes=[{','.join(args.classes)}]"] if args.classes else []),
+        *args.overrides,
+    ]
+    start = time.perf_counter()
+    result = run(compose(*overrides), folder)
+    if result.status != "FINISHED":
+        raise SystemExit(f"recipe={recipe}: {result.describe()}")
+    return folder / "checkpoints" / "last.pt", time.perf_counter() - start, result.step
+
+
+def score(args, checkpoint: Path, holdout: Path, out: Path) -> dict[str, float]:
+    evaluation = argparse.Namespace(
+        target=str(checkpoint),
+        num=args.holdout,
+        images=64,
+        out=str(out),
+        data_path=str(holdout),
+        tracking_uri=None,
+        batch_size=None,
+        device="auto",
+        weights=None,
+    )
+    return cli.evaluate(evaluation)
+
+
+def rate(metrics: dict[str, float], name: str, count: int) -> str:
+    share = metrics[f"quality_{name}"]
+    return f"{round(share * count)}/{count} ({share:.1%})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", required=True, help="a ZIP file of images")
+    parser.add_argument("--classes", nargs="*", default=[], help="class folders to keep")
+    parser.add_argument("--experiment", required=True, help="a seed experiment (conf/experiment)")
+    parser.add_argument("--images", type=int, required=True, help="training images seen")
+    parser.add_argument("--holdout", type=int, default=1000, help="held-out real images")
+    parser.add_argument("--recipes", nargs="+", default=["seed", "modern"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="outputs/recipes", help="grids, metrics, checkpoints")
+    parser.add_argument("overrides", nargs="*", help="more overrides for both recipes")
+    args = parser.parse_args()
+    out = Path(args.out)
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data, holdout = split(Path(args.data), args.classes, args.holdout, Path(tmp) / "data")
+        for recipe in args.recipes:
+            last, seconds, steps = train(args, recipe, data, Path(tmp) / recipe)
+            metrics = score(args, last, holdout, out / recipe)
+            shutil.copy(last, out / recipe / "last.pt")
+            rows[recipe] = (metrics, seconds, steps)
+            print(f"recipe={recipe}: {steps} steps in {seconds:.0f} s", flush=True)
+    count = args.holdout
+    print(
+        f"\n{args.experiment} on {args.data} {' '.join(args.classes)}: {args.images} images seen; "
+        f"scored on {count} generated against {count} held-out real images"
+    )
+    print(f"{'recipe':<8}{'steps':>7}{'train s':>9}{'FID':>9}{'KID':>9}  good / decent / poor")
+    for recipe, (m, seconds, steps) in rows.items():
+        rates = " / ".join(rate(m, name, count) for name in ("good", "decent", "poor"))
+        print(f"{recipe:<8}{steps:>7}{seconds:>9.0f}{m['fid']:>9.2f}{m['kid']:>9.4f}  {rates}")
+    if {"seed", "modern"} <= rows.keys():
+        ratio = rows["modern"][0]["fid"] / rows["seed"][0]["fid"]
+        print(f"FID modern / seed: {ratio:.3f} ({1 - ratio:+.1%} lower; target: at least 40%)")
+
+
+if __name__ == "__main__":
+    main()

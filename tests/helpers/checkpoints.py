@@ -1,0 +1,23 @@
+"""Comparing checkpoints tensor by tensor."""
+
+from __future__ import annotations
+
+import torch
+
+
+def assert_same_checkpoint(a: object, b: object, path: str = "checkpoint") -> None:
+    """Every tensor and value of two checkpoints equal (the config aside: the resumed run's
+    command line differs), so that a resumed run is the uninterrupted one bit for bit."""
+    if isinstance(a, dict):
+        keys = set(a) - {"config"} if path == "checkpoint" else set(a)
+        assert keys == (set(b) - {"config"} if path == "checkpoint" else set(b)), path
+        for key in keys:
+            assert_same_checkpoint(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), path
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_checkpoint(x, y, f"{path}[{index}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{path} differs"
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
