@@ -16,6 +16,7 @@ and the wall time of each training, and leaves each recipe's 8x8 sample grid in 
 from __future__ import annotations
 
 import argparse
+import logging
 import random
 import shutil
 import tempfile
@@ -110,6 +111,7 @@ def main() -> None:
     parser.add_argument("--out", default="outputs/recipes", help="grids, metrics, checkpoints")
     parser.add_argument("overrides", nargs="*", help="more overrides for both recipes")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -42,12 +42,22 @@ def job(cfg: DictConfig) -> RunResult:
 
     hydra_config = HydraConfig.get()
     multirun = hydra_config.mode == RunMode.MULTIRUN
+    choices = hydra_config.runtime.choices
     info = RunInfo(
         name=hydra_config.job.override_dirname or "default",
-        tags={tags.OVERRIDES: hydra_config.job.override_dirname},
+        tags={
+            tags.OVERRIDES: hydra_config.job.override_dirname,
+            tags.EXPERIMENT: str(choices.get("experiment")),
+            tags.RECIPE: str(choices.get("recipe")),
+        },
     )
     if multirun:
         info.tags[tags.JOB] = str(hydra_config.job.num)
+    elif choices.get("search"):  # without -m the sweeper never runs: one plain run would train
+        raise GanLabError(
+            f"search={choices['search']} is a search over many runs: add -m "
+            f"(gan-lab -m search={choices['search']} ...)"
+        )
     try:
         config = _typed(cfg)
     except GanLabError as error:
@@ -118,18 +128,21 @@ def _exit_with(message: str) -> NoReturn:
     sys.exit(2)
 
 
-COMMANDS = ("eval", "fid", "report")
-
-
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
-        from gan_lab.cli import run_command
+    from gan_lab.cli import COMMANDS, run_command
 
+    first = sys.argv[1] if len(sys.argv) > 1 else ""
+    if first in COMMANDS:
         try:
             run_command(sys.argv[1:])
         except GanLabError as error:
             _exit_with(f"gan-lab: error: {error}")
         return
+    if first and not first.startswith(("-", "+", "~")) and "=" not in first:
+        _exit_with(
+            f"gan-lab: error: no command {first!r}: train with gan-lab [key=value ...], or run "
+            f"one of {', '.join(COMMANDS)} (gan-lab COMMAND --help)"
+        )
     # Let Hydra's errors reach us as exceptions, so they become one line here.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     sys.argv[1:] = plain_presets(sys.argv[1:])

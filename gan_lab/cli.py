@@ -1,8 +1,14 @@
-"""The commands beside training: `gan-lab eval` and `gan-lab fid`.
+"""The commands beside training: `gan-lab sample`, `eval`, `fid` and `report`.
 
-gan-lab eval outputs/2026-11-23/18-00-00/checkpoints/epoch_0020.pt --num 10000
-gan-lab eval runs:/<mlflow run id> --images 64
-gan-lab fid real_images/ generated.zip
+  gan-lab sample models:/anime@champion --num 64 --out samples/   PNGs and a grid, no data needed
+  gan-lab eval outputs/2026-11-23/18-00-00/checkpoints/best.pt     metrics against the run's data
+  gan-lab eval runs:/<MLflow run id> --num 10000
+  gan-lab fid real_images/ generated.zip                           FID and KID of two image sets
+  gan-lab report anime_scenario1                                   a sweep's table, from MLflow
+
+A generator source is a checkpoint file, an MLflow run (runs:/<id>) or a registered model
+(models:/<name>@<alias> or models:/<name>/<version>); of a run, its best checkpoint is taken.
+torch, MLflow and the Inception network load only once the arguments are read, so --help is fast.
 """
 
 from __future__ import annotations
@@ -12,75 +18,102 @@ import json
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from omegaconf import OmegaConf
-from torchvision.utils import save_image
-
-from gan_lab import checkpoint
-from gan_lab.config import Config, DataConfig, MetricsConfig, register_schema, to_config
-from gan_lab.data import cache_dir, image_shape, load_images
-from gan_lab.devices import resolve_device
 from gan_lab.errors import GanLabError
-from gan_lab.models.dcgan import Generator
-from gan_lab.sampling import generate_all
+
+if TYPE_CHECKING:
+    import torch
+
+    from gan_lab.config import Config
 
 log = logging.getLogger("gan_lab")
 
+SOURCE = "a checkpoint file, runs:/<MLflow run id> or models:/<name>@<alias>"
 
-def _checkpoint_path(target: str, tracking_uri: str | None) -> Path:
-    """A checkpoint file, or the final checkpoint of an MLflow run (runs:/<id> or an id)."""
-    path = Path(target).expanduser()
-    if path.exists():
-        return path
-    if target.startswith("runs:/") or (len(target) == 32 and target.isalnum()):
-        import mlflow
 
-        run_id = target.removeprefix("runs:/").split("/")[0]
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path="checkpoints/last.pt", tracking_uri=tracking_uri
-            )
-        except Exception as error:  # MLflow raises several types for a missing run or artifact
-            raise GanLabError(
-                f"cannot get the checkpoint of MLflow run {run_id} ({type(error).__name__}): check "
-                "the run id and --tracking-uri (or MLFLOW_TRACKING_URI)"
-            ) from error
-        return Path(local)
-    raise GanLabError(f"{target} is neither a checkpoint file nor an MLflow run (runs:/<id>)")
+def _save_images(images: torch.Tensor, out: Path, nrow: int = 8) -> None:
+    """Each image as out/images/NNNNN.png, and the first 64 as out/grid.png."""
+    from torchvision.utils import save_image
+
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(images):
+        save_image(image, out / "images" / f"{index:05d}.png")
+    save_image(images[:64], out / "grid.png", nrow=nrow)
+
+
+def sample(args: argparse.Namespace) -> Path:
+    """PNG images and a grid from a generator; --interpolate: latent walks, one per grid row."""
+    from gan_lab.generators import interpolate, load_generator
+    from gan_lab.generators import sample as images_of
+
+    generator = load_generator(args.source, args.tracking_uri, _device(args.device))
+    out = Path(args.out)
+    if args.interpolate:
+        images = interpolate(generator, args.num, args.interpolate, args.seed)
+        _save_images(images, out, nrow=args.interpolate)
+        what = f"{args.num} latent walks of {args.interpolate} steps"
+    else:
+        _save_images(images_of(generator, args.num, args.seed), out)
+        what = f"{args.num} images"
+    print(f"{what} and grid.png in {out}")
+    return out
+
+
+def _device(name: str):
+    from gan_lab.devices import resolve_device
+
+    return resolve_device(name)
 
 
 def _config(saved: dict, metrics: dict) -> Config:
     """The checkpoint's config, with the metrics options given on the command line."""
+    from omegaconf import OmegaConf
+
+    from gan_lab.config import Config, register_schema, to_config
+
     register_schema()
     merged = OmegaConf.merge(OmegaConf.structured(Config), saved, {"metrics": metrics})
     return to_config(merged)
 
 
-def _evaluator(config: Config, device: torch.device, images, key: str):
+def _evaluator(config: Config, device, images, key: str):
+    from gan_lab.data import cache_dir
     from gan_lab.metrics.evaluator import Evaluator
 
     return Evaluator(config.metrics, images, key, device, cache_dir(config.data))
 
 
+def eval_folder(target: str, step: int, run_id: str | None) -> Path:
+    """Where `gan-lab eval` writes by default: beside a checkpoint file, eval_step<N>; for an
+    MLflow source, eval/<run id>/step<N> here (each run its own folder)."""
+    if run_id is None:
+        return Path(target).parent / f"eval_step{step}"
+    return Path("eval") / run_id / f"step{step}"
+
+
 def evaluate(args: argparse.Namespace) -> dict[str, float]:
-    state = checkpoint.load(_checkpoint_path(args.target, args.tracking_uri))
+    from gan_lab import checkpoint
+    from gan_lab.data import image_shape, load_images
+    from gan_lab.generators import checkpoint_file, generator_of, run_id_of, sample
+
+    state = checkpoint.load(checkpoint_file(args.target, args.tracking_uri))
     metrics = {"num_samples": args.num, "batch_size": args.batch_size, "name": "standard"}
     if args.weights:
         metrics["inception_weights"] = args.weights
     config = _config(state["config"], metrics)
     if args.data_path:
         config = replace(config, data=replace(config.data, path=args.data_path))
-    device = resolve_device(args.device)
-    generator = Generator(config.model)
-    generator.load_state_dict(checkpoint.generator_weights(state))
-    generator.to(device).eval()
+    device = _device(args.device)
+    generator = generator_of(state, device)
     data = load_images(config.data, image_shape(config.data, generator.output_shape))
     evaluator = _evaluator(config, device, data.images, data.key)
     scores = evaluator.evaluate(generator)
     step = state["progress"]["step"]
-    out = Path(args.out) if args.out else Path(args.target).parent / f"eval_step{step}"
-    _write_samples(generator, args.images, config.metrics.seed, out)
+    is_file = Path(args.target).expanduser().exists()
+    run_id = None if is_file else run_id_of(args.target, args.tracking_uri)
+    out = Path(args.out) if args.out else eval_folder(args.target, step, run_id)
+    _save_images(sample(generator, args.images, config.metrics.seed), out)
     (out / "metrics.json").write_text(json.dumps({"step": step, **scores}, indent=2))
     print(f"{args.target} (step {step}, {evaluator.count} samples):")
     for name, value in scores.items():
@@ -89,16 +122,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, float]:
     return scores
 
 
-def _write_samples(generator: Generator, count: int, seed: int, out: Path) -> None:
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    images = generate_all(generator, count, seed)
-    for index, image in enumerate(images):
-        save_image(image, out / "images" / f"{index:05d}.png")
-    save_image(images[:64], out / "grid.png", nrow=8)
-
-
 def _native_size(source: str) -> int:
     """The size of the first image of a folder or ZIP (FID resizes from the native size)."""
+    from gan_lab.config import DataConfig
     from gan_lab.data import sources
     from gan_lab.data.datasets import located
     from gan_lab.data.preprocess import decode
@@ -114,9 +140,11 @@ def fid(args: argparse.Namespace) -> dict[str, float]:
     """FID and KID between two folders or ZIP files of images, as `python -m pytorch_fid` does:
     each set at its own size (the first image's; others are resized to it), then the network's
     TF-style resize to 299x299."""
+    from gan_lab.config import Config, DataConfig, MetricsConfig
+    from gan_lab.data import load_images
     from gan_lab.metrics import scores
 
-    device = resolve_device(args.device)
+    device = _device(args.device)
     metrics = MetricsConfig(
         batch_size=args.batch_size, inception_weights=args.weights, compute=["fid", "kid"]
     )
@@ -133,6 +161,8 @@ def fid(args: argparse.Namespace) -> dict[str, float]:
         )
         loaded = load_images(data, (3, size, size))
         count = min(args.num, len(loaded.images))
+        if count < 2:
+            raise GanLabError(f"{source} has {count} image: FID and KID need 2 or more a side")
         config = Config(data=data, metrics=replace(metrics, num_samples=count))
         features.append(_evaluator(config, device, loaded.images, loaded.key).reference.features)
     a, b = features
@@ -147,58 +177,98 @@ def fid(args: argparse.Namespace) -> dict[str, float]:
     return result
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--batch-size", type=int, help="Inception's batch (default: 16 on a CPU, 250 on a GPU)"
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--weights", help="the Inception weights file (else the usual places)")
-
-
-def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(
-        prog="gan-lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    commands = main.add_subparsers(dest="command", required=True)
-    ev = commands.add_parser(
-        "eval", help="metrics, images and a grid for a checkpoint or MLflow run"
-    )
-    ev.add_argument("target", help="a checkpoint file, or runs:/<MLflow run id>")
-    ev.add_argument(
-        "--num",
-        type=int,
-        help="generated images for the metrics (default: 512 on a CPU, about a minute; 10000, "
-        "as published FIDs, on a GPU)",
-    )
-    ev.add_argument("--images", type=int, default=64, help="PNG images to write")
-    ev.add_argument("--out", help="output folder (default: eval_step<N> beside the checkpoint)")
-    ev.add_argument("--data-path", help="where the run's data set is now, if it moved")
-    ev.add_argument("--tracking-uri", help="the MLflow store of runs:/ targets")
-    _common(ev)
-    ev.set_defaults(handler=evaluate)
-    fd = commands.add_parser("fid", help="FID and KID between two folders or ZIP files of images")
-    fd.add_argument("a")
-    fd.add_argument("b")
-    fd.add_argument("--size", type=int, help="resize both sets to this square first (default: no)")
-    fd.add_argument("--num", type=int, default=50000, help="at most this many images of each")
-    fd.add_argument("--cache-dir", help="where the decoded images are cached")
-    _common(fd)
-    fd.set_defaults(handler=fid)
-    rp = commands.add_parser("report", help="the scenario table of a sweep, from MLflow")
-    rp.add_argument("target", help="an MLflow experiment (its latest sweep) or a sweep's run id")
-    rp.add_argument("--out", help="output folder (default: reports/<target>)")
-    rp.add_argument("--tracking-uri", help="the MLflow store (default: MLflow's, ./mlflow.db)")
-    rp.set_defaults(handler=_report)
-    return main
-
-
 def _report(args: argparse.Namespace):
     from gan_lab.report import report
 
     return report(args.target, args.out, args.tracking_uri)
 
 
-def run_command(argv: list[str]) -> dict[str, float]:
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's default in its help, and the description as written."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--batch-size", type=int, help="Inception's batch (default: 16 on a CPU, 250 on a GPU)"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--weights", help="the Inception weights file (default: as the README)")
+
+
+def _tracking(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI, else ./mlflow.db)"
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="gan-lab", description=__doc__, formatter_class=_Help)
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sm = commands.add_parser(
+        "sample", help="PNG images and a grid from a generator", formatter_class=_Help
+    )
+    sm.add_argument("source", help=SOURCE)
+    sm.add_argument("--num", type=int, default=64, help="images (with --interpolate: walks)")
+    sm.add_argument("--out", default="samples", help="output folder")
+    sm.add_argument("--seed", type=int, default=0, help="the latent vectors' seed")
+    sm.add_argument(
+        "--interpolate", type=int, metavar="STEPS", help="latent walks of STEPS images instead"
+    )
+    sm.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    _tracking(sm)
+    sm.set_defaults(handler=sample)
+    ev = commands.add_parser(
+        "eval",
+        help="metrics, images and a grid for a checkpoint, run or model",
+        formatter_class=_Help,
+    )
+    ev.add_argument("target", help=SOURCE)
+    ev.add_argument(
+        "--num",
+        type=int,
+        help="generated images for the metrics (default: 512 on a CPU, about a minute; 10000, "
+        "as published FIDs, on a GPU, about 25 minutes on a CPU)",
+    )
+    ev.add_argument("--images", type=int, default=64, help="PNG images to write")
+    ev.add_argument(
+        "--out",
+        help="output folder (default: eval_step<N> beside a checkpoint file; "
+        "eval/<run id>/step<N> for an MLflow run or model)",
+    )
+    ev.add_argument("--data-path", help="where the run's data set is now, if it moved")
+    _tracking(ev)
+    _common(ev)
+    ev.set_defaults(handler=evaluate)
+    fd = commands.add_parser(
+        "fid", help="FID and KID between two folders or ZIP files of images", formatter_class=_Help
+    )
+    fd.add_argument("a", help="the first image set: a folder or .zip of images")
+    fd.add_argument("b", help="the second image set: a folder or .zip of images")
+    fd.add_argument(
+        "--size", type=int, help="resize both sets to this square first (default: each native)"
+    )
+    fd.add_argument("--num", type=int, default=50000, help="at most this many images of each")
+    fd.add_argument("--cache-dir", help="decoded images go here (default: ~/.cache/gan_lab)")
+    _common(fd)
+    fd.set_defaults(handler=fid)
+    rp = commands.add_parser(
+        "report", help="the scenario table of a sweep, from MLflow", formatter_class=_Help
+    )
+    rp.add_argument(
+        "target",
+        help="an MLflow experiment (its latest sweep), or a sweep's parent run id (or the first "
+        "8 characters of it, as the report's title shows)",
+    )
+    rp.add_argument("--out", help="output folder (default: reports/<target>)")
+    _tracking(rp)
+    rp.set_defaults(handler=_report)
+    return main
+
+
+COMMANDS = ("sample", "eval", "fid", "report")
+
+
+def run_command(argv: list[str]):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parser().parse_args(argv)
     return args.handler(args)

@@ -45,6 +45,7 @@ NOT_EXPERIMENT = (
     "data.on_device",
 )
 QUALITY = ("quality_good", "quality_decent", "quality_poor")
+CHAMPION = "champion"  # the alias of the best run's registered model
 
 
 @dataclass
@@ -83,13 +84,12 @@ def find_runs(client: MlflowClient, target: str) -> tuple[Run | None, list[Run]]
     run_id = target.removeprefix("runs:/").strip("/")
     experiment = client.get_experiment_by_name(target)
     if experiment is None:
-        try:
-            parent = client.get_run(run_id)
-        except Exception as error:  # MLflow raises its own types for an unknown id
+        parent = _run(client, run_id) or _sweep_by_prefix(client, run_id)
+        if parent is None:
             raise GanLabError(
-                f"{target} is neither an MLflow experiment nor a run id in "
-                f"{client.tracking_uri}: check the name, or --tracking-uri"
-            ) from error
+                f"{target} is neither an MLflow experiment nor a run id (or the start of a sweep's "
+                f"id) in {client.tracking_uri}: check the name, or --tracking-uri"
+            )
         experiment_ids = [parent.info.experiment_id]
     else:
         experiment_ids = [experiment.experiment_id]
@@ -107,6 +107,34 @@ def find_runs(client: MlflowClient, target: str) -> tuple[Run | None, list[Run]]
         experiment_ids, f"tags.`{tags.PARENT_RUN_ID}` = '{parent.info.run_id}'", max_results=50000
     )
     return parent, children
+
+
+def _run(client: MlflowClient, run_id: str) -> Run | None:
+    try:
+        return client.get_run(run_id)
+    except Exception:  # MLflow raises its own types for an unknown or malformed id
+        return None
+
+
+def _sweep_by_prefix(client: MlflowClient, prefix: str) -> Run | None:
+    """The sweep whose parent run id starts with `prefix` (the report's title shows 8
+    characters); MLflow's search cannot match the start of an id, so the sweeps are listed."""
+    if len(prefix) < 4:
+        return None
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    sweeps = client.search_runs(experiments, f"tags.`{tags.KIND}` = 'sweep'", max_results=50000)
+    found = [r for r in sweeps if r.info.run_id.startswith(prefix)]
+    return found[0] if len(found) == 1 else None
+
+
+def crown_champion(client: MlflowClient, best: Run) -> list[str]:
+    """Set the alias `champion` on the registered model versions that the best run logged
+    (tracking.register_model); returns their `models:/<name>@champion` URIs."""
+    crowned = []
+    for version in client.search_model_versions(f"run_id = '{best.info.run_id}'"):
+        client.set_registered_model_alias(version.name, CHAMPION, version.version)
+        crowned.append(f"models:/{version.name}@{CHAMPION}")
+    return crowned
 
 
 def varying_params(runs: list[Run]) -> list[str]:
@@ -213,6 +241,9 @@ def build(client: MlflowClient, target: str, out: Path) -> Path:
     }
     metric_over_epochs(history, "FID").savefig(out / "fid_over_epochs.png", bbox_inches="tight")
     conclusions = _conclusions(rows, keys, importances(rows, keys), parent)
+    best = next((r for r in rows if r.fid is not None), None)
+    for uri in crown_champion(client, best.run) if best is not None else []:
+        conclusions.append(f"Its registered model is now `{uri}`.")
     experiment = client.get_experiment(runs[0].info.experiment_id).name
     title = f"{experiment}: sweep {parent.info.run_id[:8]}" if parent else experiment
     if parent is not None:

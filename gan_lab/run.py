@@ -24,8 +24,9 @@ import numpy as np
 import torch
 import yaml
 
+from gan_lab import checkpoint
 from gan_lab.augment import Augment
-from gan_lab.checkpoint import Checkpoints, Progress
+from gan_lab.checkpoint import BEST, Checkpoints, Progress
 from gan_lab.config import Config
 from gan_lab.data import cache_dir, image_shape, load_images
 from gan_lab.data.batches import BatchSource
@@ -61,6 +62,15 @@ def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> RunResult
     except Exception as error:
         result = _failed(Reason.ERROR, error)
     return job.record(result)
+
+
+def train(config: Config, run_dir: str | Path | None = None) -> RunResult:
+    """run() for notebooks and scripts: into `run_dir`, else outputs/<date>/<time> as a command
+    line run would, tracked as the config says."""
+    import time
+
+    folder = Path(run_dir) if run_dir else Path("outputs") / time.strftime("%Y-%m-%d/%H-%M-%S")
+    return run(config, folder)
 
 
 def _failed(reason: Reason, error: Exception) -> RunResult:
@@ -216,6 +226,7 @@ class Run:
         config_file = self.run_dir / "config.yaml"
         config_file.write_text(yaml.safe_dump(self.config_dict, sort_keys=False))
         self.tracker.log_params(flatten(self.config_dict))
+        self.tracker.log_dataset(config.data.name, self.data.key, config.data.path)
         self.tracker.log_artifact(config_file)
         overrides = self.run_dir / ".hydra" / "overrides.yaml"
         if overrides.exists():
@@ -245,6 +256,7 @@ class Run:
             from gan_lab.search.trial import TrialJudge  # Optuna only in a search
 
             self.judge = TrialJudge(config.trial)
+            self.judge.tracked_as(self.tracker.run_id)
 
     # 6. the loop's hook after each epoch: grid, evaluation when due, checkpoint when due
     def after_epoch(self, epoch: int, step: int, means: dict[str, float]) -> bool:
@@ -274,7 +286,8 @@ class Run:
             self.checkpoints.best()
             self.tracker.log_metrics({"best_fid": fid}, epoch)
         if self.judge is not None:
-            self.ending = self.judge.after_evaluation(epoch, self.scores)
+            scores = {**self.scores, "best_fid": progress.best_fid}
+            self.ending = self.judge.after_evaluation(epoch, scores)
 
     # 7. finish: a last evaluation and checkpoint, the final grid, the uploads, the outcome
     def finish(self) -> RunResult:
@@ -287,14 +300,17 @@ class Run:
         tracker.log_artifact(final)
         if config.tracking.log_checkpoint:
             tracker.log_artifact(last, "checkpoints")
+            if self.progress.best_epoch is not None:
+                tracker.log_artifact(self.checkpoints.folder / BEST, "checkpoints")
         from gan_lab.plots import LOSS_CURVES, loss_curves  # matplotlib: here, not at start-up
 
         tracker.log_figure(
             loss_curves(tracker.metric_history(list(LOSS_CURVES))), "loss_curves.png"
         )
         if config.tracking.log_model:
-            generator = self.gan.eval_generator
-            tracker.log_generator(generator, Latents.of(generator, config.train.seed).sample(2))
+            generator, epoch = self.kept_generator()
+            example = Latents.of(generator, config.train.seed).sample(2)
+            tracker.log_generator(generator, example, epoch, config.tracking.register_model)
         log.info("finished at step %d; run folder %s", step, self.run_dir)
         metrics = {**self.means, **self.scores}
         if self.progress.best_fid is not None:
@@ -303,6 +319,17 @@ class Run:
         if ending is not None:
             return replace(ending, metrics=metrics, step=step)
         return RunResult(Status.FINISHED, metrics=metrics, step=step)
+
+    def kept_generator(self) -> tuple[torch.nn.Module, int]:
+        """The generator a run leaves as its product, and the epoch it comes from: that of the
+        lowest FID (best.pt) where the run was scored, else the final one; the moving average
+        where the run keeps one."""
+        best = self.progress.best_epoch
+        if best is None:
+            return self.gan.eval_generator, -(-self.progress.step // self.batches.steps_per_epoch)
+        from gan_lab.generators import generator_of
+
+        return generator_of(checkpoint.load(self.checkpoints.folder / BEST)), best
 
     def record(self, result: RunResult) -> RunResult:
         """The outcome into the tracker, once. A run that ended by an exception carries the step

@@ -11,6 +11,8 @@ def _cache_of_the_session(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gan_lab_cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GAN_LAB_CACHE", str(folder))
+        # and no user's own configs (~/.config/gan_lab/local/) in the tests' compositions
+        patch.setenv("GAN_LAB_CONFIG_DIR", str(tmp_path_factory.mktemp("user_config")))
         yield folder
 
 

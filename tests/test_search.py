@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import optuna
 import pytest
+import yaml
+from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
 from gan_lab.config import compose
+from gan_lab.errors import GanLabError
 from gan_lab.search.space import parse_space
-from gan_lab.search.trial import open_storage
+from gan_lab.search.trial import build, open_storage
 from gan_lab.tracking import tags
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import gan_lab_cli, run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics
 from tests.helpers.tracking import tracked_sweep
@@ -46,8 +49,8 @@ SEARCH = [
     "-m",
     "hydra/sweeper=gan_lab_optuna",
     "hydra.sweeper.study_name=s",
-    "hydra.sweeper.pruner_startup_trials=2",
-    "hydra.sweeper.pruner_warmup_epochs=1",
+    "hydra.sweeper.pruner.n_startup_trials=2",
+    "hydra.sweeper.pruner.n_warmup_steps=2",
     "optim.lr=0.002",
     "optim.lr_g=choice(0.002,0.001,1e-12)",
     "init.std=choice(0.02,1e+30)",
@@ -62,10 +65,54 @@ TRIAL_RUN = [
 ]
 
 
-def test_a_study_prunes_a_hopeless_trial_survives_a_failing_one_and_resumes(tmp_path, monkeypatch):
+def test_an_integer_interval_is_an_integer_distribution():
+    space = parse_space({"train.batch_size": "int(interval(16, 128))"}, [])
+    batch = space.distributions["train.batch_size"]
+    assert isinstance(batch, IntDistribution) and (batch.low, batch.high) == (16, 128)
+    assert compose(*space.overrides({"train.batch_size": 48})).train.batch_size == 48
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    [
+        ({"_target_": "optuna.pruners.HyperbandPruner", "min_resource": 1}, "HyperbandPruner"),
+        ({"_target_": "optuna.pruners.PercentilePruner", "percentile": 25.0}, "PercentilePruner"),
+        (
+            {
+                "_target_": "optuna.pruners.PatientPruner",
+                "wrapped_pruner": {"_target_": "optuna.pruners.MedianPruner"},
+                "patience": 2,
+            },
+            "PatientPruner",
+        ),
+        ({"_target_": "optuna.samplers.RandomSampler", "seed": 3}, "RandomSampler"),
+    ],
+)
+def test_samplers_and_pruners_are_optuna_classes_given_by_target(spec, kind):
+    assert type(build("hydra.sweeper.pruner", spec)).__name__ == kind
+
+
+def test_a_sampler_or_pruner_that_cannot_be_built_is_one_line():
+    with pytest.raises(GanLabError, match="hydra.sweeper.pruner: cannot build optuna.pruners.No"):
+        build("hydra.sweeper.pruner", {"_target_": "optuna.pruners.NoSuchPruner"})
+    with pytest.raises(GanLabError, match="names no class"):
+        build("hydra.sweeper.sampler", {"seed": 1})
+
+
+def test_a_search_without_multirun_is_refused(tmp_path):
+    result = gan_lab_cli(tmp_path, "search=quick", *with_defaults())
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith("add -m (gan-lab -m search=quick ...)")
+
+
+@pytest.mark.parametrize("objective", ["fid", "best_fid"])
+def test_a_study_prunes_a_hopeless_trial_survives_a_failing_one_and_resumes(
+    tmp_path, monkeypatch, objective
+):
     """Trials 0 and 1 train; trial 2's generator cannot learn (lr_g 1e-12) and is pruned at epoch
     2 of 3; trial 3 diverges (weights drawn with std 1e30) and fails. The same command with
-    n_trials=5 then runs one trial more instead of starting over."""
+    n_trials=5 then runs one trial more instead of starting over. The objective is the last FID
+    or the best so far."""
     monkeypatch.chdir(tmp_path)
     stand_in_metrics(monkeypatch)
     journal = tmp_path / "studies" / "s.journal"
@@ -73,6 +120,7 @@ def test_a_study_prunes_a_hopeless_trial_survives_a_failing_one_and_resumes(tmp_
     for lr_g, std in (("0.002", "0.02"), ("0.001", "0.02"), ("1e-12", "0.02"), ("0.002", "1e+30")):
         study.enqueue_trial({"optim.lr_g": lr_g, "init.std": std})
     args = [*SEARCH, *with_defaults(*TRIAL_RUN), f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    args.append(f"hydra.sweeper.objective={objective}")
     run_cli(monkeypatch, *args, "hydra.sweeper.n_trials=4")
     trials = _study(journal).trials
     assert [t.state for t in trials] == [
@@ -83,6 +131,9 @@ def test_a_study_prunes_a_hopeless_trial_survives_a_failing_one_and_resumes(tmp_
     ]
     assert max(trials[2].intermediate_values) == 2  # stopped after epoch 2 of 3
     assert trials[3].user_attrs["reason"] == "diverged"
+    results = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
+    best = _study(journal).best_trial  # as Hydra's own Optuna sweeper writes it
+    assert (results["best_params"], results["best_value"]) == (best.params, best.value)
 
     run_cli(monkeypatch, *args, "hydra.sweeper.n_trials=5")
     resumed = _study(journal).trials
@@ -141,6 +192,10 @@ def test_trials_run_in_parallel_through_the_joblib_launcher_as_child_runs(tmp_pa
         "train.batch_size=8",
         "tracking.log_model=false",
     )
-    trials = _study(tmp_path / "studies" / "p.journal", "p").trials
+    study = _study(tmp_path / "studies" / "p.journal", "p")
+    trials = study.trials
     assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
     assert sorted(int(r.data.tags[tags.TRIAL]) for r in children) == [0, 1, 2, 3]
+    runs = {int(r.data.tags[tags.TRIAL]): r.info.run_id for r in children}
+    assert {t.number: t.user_attrs["mlflow_run_id"] for t in trials} == runs
+    assert study.sampler._constant_liar  # TPE spreads trials that run at once

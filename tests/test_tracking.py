@@ -142,7 +142,7 @@ def test_local_tracker_reads_its_own_history(tmp_path):
 
 
 def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store):
-    client, parent, children = tracked_sweep(tmp_path, "optim.lr=1e-4,2e-4,3e-4")
+    client, parent, children = tracked_sweep(tmp_path, "optim.lr=1e-4,2e-4,3e-4", "recipe=ema")
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["jobs"] == 3 and parent.data.metrics["jobs_finished"] == 3
     assert sorted(c.data.params["optim.lr"] for c in children) == ["0.0001", "0.0002", "0.0003"]
@@ -150,6 +150,7 @@ def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store):
         assert child.info.status == "FINISHED"
         assert f"optim.lr={child.data.params['optim.lr']}" in child.info.run_name
         assert child.data.tags[tags.SWEEP_ID] == parent.data.tags[tags.SWEEP_ID]
+        assert (child.data.tags[tags.RECIPE], child.data.tags[tags.EXPERIMENT]) == ("ema", "None")
 
 
 def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
@@ -12,8 +13,23 @@ from gan_lab.config.schema import Config
 from gan_lab.devices import gpus_per_job
 from gan_lab.errors import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-SWEEPS_DIR = CONF_DIR.parent / "sweeps"  # on the search path through hydra_plugins/gan_lab_plugins
+
+def _shipped(folder: str) -> Path:
+    """conf/ or sweeps/: inside the package in an installed wheel (pyproject.toml maps them
+    there), at the top of the repository in a clone."""
+    package = Path(__file__).resolve().parents[1]
+    inside = package / folder
+    return inside if inside.is_dir() else package.parent / folder
+
+
+CONF_DIR = _shipped("conf")
+SWEEPS_DIR = _shipped("sweeps")  # on the search path through hydra_plugins/gan_lab_plugins
+
+
+def user_conf_dir() -> Path:
+    """A user's own configs (local/default.yaml: data locations, tracking URI), outside any clone
+    or installed package: $GAN_LAB_CONFIG_DIR, else ~/.config/gan_lab."""
+    return Path(os.environ.get("GAN_LAB_CONFIG_DIR") or "~/.config/gan_lab").expanduser()
 
 
 # Groups of presets that conf/config.yaml lists as null, so that `experiment=anime_s2` chooses one

@@ -206,7 +206,8 @@ class TrackingConfig:
     uri: str | None = None  # null: $MLFLOW_TRACKING_URI, else MLflow's default ./mlflow.db
     experiment: str = "gan_lab"
     log_every: int = 10  # steps between metric reads (each read synchronises the device)
-    log_model: bool = True  # log the generator as an MLflow model at the end
+    log_model: bool = True  # log the generator of the best FID as an MLflow model at the end
+    register_model: str | None = None  # also register it in MLflow's model registry by this name
     log_checkpoint: bool = True  # upload the final checkpoint as an artifact
 
     def check(self) -> None:

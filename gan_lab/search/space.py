@@ -1,6 +1,7 @@
 """A search space written in Hydra's override grammar, as Optuna distributions.
 
     optim.lr: tag(log, interval(1e-5, 1e-3))       -> FloatDistribution(1e-5, 1e-3, log=True)
+    train.batch_size: int(interval(16, 128))        -> IntDistribution(16, 128)
     train.batch_size: choice(10, 64, 256)           -> CategoricalDistribution
     model.generator.filters: choice([128,64,32],[128,64,64])
     init: choice(normal, truncated_normal)          -> a config group is a choice too
@@ -17,7 +18,12 @@ from dataclasses import dataclass
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep, Transformer
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from gan_lab.errors import GanLabError
 
@@ -34,7 +40,10 @@ class SearchSpace:
 
 def _distribution(key: str, sweep) -> BaseDistribution:
     if isinstance(sweep, IntervalSweep):
-        return FloatDistribution(float(sweep.start), float(sweep.end), log="log" in sweep.tags)
+        log = "log" in sweep.tags
+        if isinstance(sweep.start, int) and isinstance(sweep.end, int):  # int(interval(a, b))
+            return IntDistribution(sweep.start, sweep.end, log=log)
+        return FloatDistribution(float(sweep.start), float(sweep.end), log=log)
     if isinstance(sweep, RangeSweep):
         values, value = [], sweep.start
         while value < sweep.stop:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +32,8 @@ from optuna.trial import TrialState
 
 from gan_lab.errors import GanLabError
 from gan_lab.outcome import Reason, RunResult, Status
-from gan_lab.registry import Registry
 from gan_lab.search.space import parse_space
-from gan_lab.search.trial import PRUNERS, SETTINGS, open_storage
+from gan_lab.search.trial import MLFLOW_RUN, SETTINGS, build, open_storage, plain
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +48,33 @@ FINISHED_STATES = (
 @dataclass
 class OptunaSweeperConf:
     _target_: str = TARGET
+    # The sampler's and pruner's specs reach the sweeper as written (not built by Hydra): each
+    # trial's job builds the pruner again from the spec stored in the study.
+    _recursive_: bool = False
     study_name: str = "gan_lab"
     storage: str | None = (
         None  # a journal file path or a database URL; null: studies/<name>.journal
     )
     direction: str = "minimize"
-    objective: str = "fid"  # a key of the run's result: fid, kid, ...
+    objective: str = "fid"  # a metric of the run's result: fid (the last), best_fid, kid, ...
     n_trials: int = 20  # finished trials the study should have
     n_jobs: int = 1  # trials at once (more than 1 needs a parallel launcher)
-    sampler: str = "tpe"  # tpe | random
-    seed: int | None = 0
-    pruner: str = "median"  # median | none
-    pruner_startup_trials: int = 3  # trials that finish before any is pruned
-    pruner_warmup_epochs: int = 0  # epochs of a trial before it can be pruned
+    # Optuna's own sampler and pruner, as Hydra instantiates objects: _target_ and arguments.
+    # TPE gets constant_liar=true when trials run in parallel, unless it is set; a sampler's seed
+    # moves on by the trials a resumed study already has, so that it draws new points.
+    sampler: Any = field(
+        default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": 0}
+    )
+    # The pruner judges each trial's objective after every evaluation (step = epoch, from 1)
+    pruner: Any = field(
+        default_factory=lambda: {
+            "_target_": "optuna.pruners.MedianPruner",
+            "n_startup_trials": 3,
+            "n_warmup_steps": 1,
+        }
+    )
     params: dict[str, str] = field(default_factory=dict)
 
-
-# hydra.sweeper.sampler: seed -> sampler
-SAMPLERS: Registry[Callable[[int | None], optuna.samplers.BaseSampler]] = Registry(
-    "hydra.sweeper.sampler"
-)
-SAMPLERS.add("tpe", lambda seed: optuna.samplers.TPESampler(seed=seed))
-SAMPLERS.add("random", lambda seed: optuna.samplers.RandomSampler(seed=seed))
 
 # How each ending of a trial's run counts in its study.
 TRIAL_STATE = {
@@ -101,7 +104,8 @@ def finished_count(study: optuna.Study) -> int:
 
 class OptunaSweeper(Sweeper):
     def __init__(self, **conf: Any) -> None:
-        self.conf = OptunaSweeperConf(**{k: v for k, v in conf.items() if k != "_target_"})
+        given = {k: v for k, v in conf.items() if k not in ("_target_", "_recursive_")}
+        self.conf = OptunaSweeperConf(**given)
         self.lock = threading.Lock()
 
     def setup(
@@ -117,26 +121,22 @@ class OptunaSweeper(Sweeper):
         spec = conf.storage or str(Path("studies") / f"{conf.study_name}.journal")
         if "://" not in spec:
             spec = str(Path(spec).resolve())  # jobs in other folders or processes find it too
+        pruner = plain(conf.pruner)
         study = optuna.create_study(
             study_name=conf.study_name,
             storage=open_storage(spec),
-            pruner=PRUNERS[conf.pruner](conf.pruner_startup_trials, conf.pruner_warmup_epochs),
+            pruner=build("hydra.sweeper.pruner", pruner),
             direction=conf.direction,
             load_if_exists=True,
         )
         # What each trial's job needs to judge itself (gan_lab.search.trial.TrialJudge)
-        study.set_user_attr(
-            SETTINGS,
-            {
-                "objective": conf.objective,
-                "pruner": conf.pruner,
-                "startup": conf.pruner_startup_trials,
-                "warmup": conf.pruner_warmup_epochs,
-            },
-        )
-        # Seeded by the trials so far: a resumed study draws new points, not the first ones again.
-        seed = None if conf.seed is None else conf.seed + len(study.trials)
-        study.sampler = SAMPLERS[conf.sampler](seed)
+        study.set_user_attr(SETTINGS, {"objective": conf.objective, "pruner": pruner})
+        sampler = plain(conf.sampler)
+        if sampler.get("seed") is not None:
+            sampler["seed"] += len(study.trials)
+        if conf.n_jobs > 1 and sampler.get("_target_", "").endswith("TPESampler"):
+            sampler.setdefault("constant_liar", True)  # parallel trials spread out
+        study.sampler = build("hydra.sweeper.sampler", sampler)
         return study, spec
 
     def sweep(self, arguments: list[str]) -> list[JobReturn]:
@@ -187,7 +187,7 @@ class OptunaSweeper(Sweeper):
             with ThreadPoolExecutor(conf.n_jobs) as pool:
                 for future in [pool.submit(slot) for _ in range(conf.n_jobs)]:
                     future.result()
-        self._summarise(study)
+        self._summarise(study, sweep_dir)
         return results
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, job: JobReturn) -> None:
@@ -208,12 +208,23 @@ class OptunaSweeper(Sweeper):
         study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
         log.info("trial %d: %s", trial.number, result.describe())
 
-    def _summarise(self, study: optuna.Study) -> None:
+    def _summarise(self, study: optuna.Study, sweep_dir: Path) -> None:
+        """The best trial in the log and, as Hydra's own Optuna sweeper writes it, in
+        <sweep dir>/optimization_results.yaml."""
         done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
         if not done:
             log.warning("study %s: no trial completed", self.conf.study_name)
             return
         best = study.best_trial
+        results = {
+            "name": "optuna",
+            "study": self.conf.study_name,
+            "best_trial": best.number,
+            "best_params": best.params,
+            "best_value": best.value,
+            "mlflow_run_id": best.user_attrs.get(MLFLOW_RUN),
+        }
+        OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
         args = " ".join(f"{k}={v}" for k, v in best.params.items())
         log.info(
             "study %s: best trial %d, %s %.4g: %s",

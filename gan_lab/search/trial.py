@@ -5,31 +5,40 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 
 from gan_lab.config import TrialConfig
+from gan_lab.errors import GanLabError
 from gan_lab.outcome import Reason, RunResult, Status
-from gan_lab.registry import Registry
 
 log = logging.getLogger(__name__)
 
-# trial.pruner / hydra.sweeper.pruner: (startup trials, warmup epochs) -> pruner
-PRUNERS: Registry[Callable[[int, int], optuna.pruners.BasePruner]] = Registry("pruner")
+
+def plain(spec: Any) -> dict:
+    """A sampler's or pruner's spec from the config as a plain dict (storable in the study)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    return (
+        OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else dict(spec)
+    )
 
 
-@PRUNERS.register("median")
-def _median(startup: int, warmup: int) -> optuna.pruners.BasePruner:
-    """startup: trials that must finish before any is pruned; warmup: a trial's first epochs,
-    which are never pruned (Optuna prunes from step n_warmup_steps on; epochs count from 1)."""
-    return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup + 1)
+def build(key: str, spec: dict) -> Any:
+    """An Optuna sampler or pruner from its `_target_` spec; a bad one is a one-line error."""
+    from hydra.utils import instantiate
 
-
-@PRUNERS.register("none")
-def _no_pruning(startup: int, warmup: int) -> optuna.pruners.BasePruner:
-    return optuna.pruners.NopPruner()
+    if "_target_" not in spec:
+        raise GanLabError(
+            f"{key}={spec} names no class: give _target_, such as optuna.pruners.MedianPruner"
+        )
+    try:
+        return instantiate(spec)
+    except Exception as error:  # Hydra wraps import and argument errors in its own types
+        cause = str(error.__cause__ or error).splitlines()[0]
+        raise GanLabError(f"{key}: cannot build {spec['_target_']}: {cause}") from error
 
 
 def open_storage(spec: str):
@@ -52,6 +61,7 @@ def _invalid(objective: str, value: float | None, when: str) -> RunResult:
 
 
 SETTINGS = "gan_lab"  # the study's user attribute that holds the sweeper's settings
+MLFLOW_RUN = "mlflow_run_id"  # a trial's user attribute: the MLflow run of its job
 
 
 class TrialJudge:
@@ -61,13 +71,18 @@ class TrialJudge:
         storage = optuna.storages.get_storage(open_storage(cfg.storage))
         study = optuna.load_study(study_name=cfg.study, storage=storage)
         settings = study.user_attrs[SETTINGS]  # as the sweeper set them
-        study.pruner = PRUNERS[settings["pruner"]](settings["startup"], settings["warmup"])
+        study.pruner = build("hydra.sweeper.pruner", settings["pruner"])
         study_id = storage.get_study_id_from_name(cfg.study)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, cfg.number)
         # Optuna has no public way to attach to a trial that another process asked for; its
         # Trial class over the shared storage is what study.optimize itself uses.
         self.trial = optuna.trial.Trial(study, trial_id)
         self.objective = settings["objective"]
+
+    def tracked_as(self, run_id: str | None) -> None:
+        """Store the trial's MLflow run id on the trial (Optuna's dashboard shows it)."""
+        if run_id is not None:
+            self.trial.set_user_attr(MLFLOW_RUN, run_id)
 
     def after_evaluation(self, epoch: int, metrics: dict[str, float]) -> RunResult | None:
         """None to go on; else how the run ends now (PRUNED, or FAILED: invalid value)."""

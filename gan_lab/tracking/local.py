@@ -38,6 +38,9 @@ class LocalTracker:
     def set_tags(self, tags: dict[str, str]) -> None:
         pass
 
+    def log_dataset(self, name: str, digest: str, path: str | None) -> None:
+        pass  # config.yaml names the data; the cache file carries the key
+
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         with self.path.open("a", newline="") as f:
             csv.writer(f).writerows((step, name, value) for name, value in metrics.items())
@@ -51,8 +54,14 @@ class LocalTracker:
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         pass
 
-    def log_generator(self, generator: torch.nn.Module, example: torch.Tensor) -> None:
-        pass
+    def log_generator(
+        self,
+        generator: torch.nn.Module,
+        example: torch.Tensor,
+        epoch: int,
+        registered_name: str | None = None,
+    ) -> None:
+        pass  # checkpoints/best.pt and last.pt are the run folder's generators
 
     def metric_history(self, keys: list[str]) -> History:
         history: History = defaultdict(list)

@@ -10,6 +10,7 @@ import copy
 import logging
 import os
 import time
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,6 +145,26 @@ class MlflowTracker:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)
 
+    def log_dataset(self, name: str, digest: str, path: str | None) -> None:
+        """MLflow's dataset input of the run (its Datasets column and filter): the data set's
+        name, the data cache key as the digest (the same images, the same digest), its path."""
+        if self.resumed:  # logged when the run began
+            return
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        if path:
+            with warnings.catch_warnings():  # two registered sources read local files alike
+                warnings.simplefilter("ignore")
+                source = resolve_dataset_source(Path(path).expanduser().resolve().as_uri())
+        else:  # built-in data, made by code
+            source = CodeDatasetSource(tags={"gan_lab.data": name})
+        dataset = MetaDataset(source, name=name, digest=digest)._to_mlflow_entity()
+        context = InputTag("mlflow.data.context", "training")
+        self.client.log_inputs(self.run_id, [DatasetInput(dataset, tags=[context])])
+
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         now = int(time.time() * 1000)
         batch = [
@@ -166,10 +187,18 @@ class MlflowTracker:
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), folder)
 
-    def log_generator(self, generator: torch.nn.Module, example: torch.Tensor) -> None:
+    def log_generator(
+        self,
+        generator: torch.nn.Module,
+        example: torch.Tensor,
+        epoch: int,
+        registered_name: str | None = None,
+    ) -> None:
         """The generator as an MLflow model (pytorch flavour, so pyfunc and `mlflow models
         serve` load it): latent vectors (N, latent_dim) float32 in, images (N, C, H, W) in
-        [0, 1] out. gan_lab's own code travels with the model."""
+        [0, 1] out. Saved as "pt2" (torch.export), said explicitly: MLflow's default depends on
+        where it runs, and pt2 never unpickles code when loaded. The epoch it comes from is the
+        run's tag gan_lab.model_epoch and the model's own; `registered_name` also registers it."""
         import mlflow.pytorch
         from mlflow.models import ModelSignature
         from mlflow.types import Schema, TensorSpec
@@ -187,10 +216,14 @@ class MlflowTracker:
         requirements = [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
         for package in ("hydra-core", "omegaconf"):
             requirements.append(f"{package}=={_version(package)}")
+        self.client.set_tag(self.run_id, tag.MODEL_EPOCH, str(epoch))
         with mlflow.start_run(run_id=self.run_id):
             mlflow.pytorch.log_model(
                 model,
                 name=MODEL_NAME,
+                serialization_format="pt2",
+                registered_model_name=registered_name,
+                tags={tag.MODEL_EPOCH: str(epoch)},
                 signature=signature,
                 input_example=example.numpy(),
                 pip_requirements=requirements,

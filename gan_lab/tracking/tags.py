@@ -2,6 +2,8 @@
 
 # A run: what it is and where it ran
 OVERRIDES = "gan_lab.overrides"  # the job's command-line overrides
+EXPERIMENT = "gan_lab.experiment"  # the seed experiment it ran (conf/experiment), if any
+RECIPE = "gan_lab.recipe"  # the recipe (conf/recipe): seed, modern, or one component
 JOB = "gan_lab.job"  # its job number in a multirun
 TRIAL = "gan_lab.trial"  # its trial number in a search
 STUDY = "gan_lab.study"  # the search's Optuna study
@@ -12,6 +14,7 @@ PRECISION = "gan_lab.precision"  # what train.precision (auto) resolved to on th
 CUDA_VISIBLE_DEVICES = "gan_lab.cuda_visible_devices"  # which GPU Ray or SLURM gave the job
 G_PARAMS = "gan_lab.g_params"  # trainable parameters of the generator
 D_PARAMS = "gan_lab.d_params"
+MODEL_EPOCH = "gan_lab.model_epoch"  # the epoch of the logged generator (its best FID's)
 OUTCOME = "gan_lab.outcome"  # how the run ended: gan_lab.outcome.RunResult as JSON
 
 # A sweep's parent run

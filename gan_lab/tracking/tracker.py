@@ -44,6 +44,10 @@ class Tracker(Protocol):
 
     def set_tags(self, tags: dict[str, str]) -> None: ...
 
+    def log_dataset(self, name: str, digest: str, path: str | None) -> None:
+        """The training data: its data set name, the cache key of its images, where it lives."""
+        ...
+
     def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
 
     def log_image(self, image: np.ndarray, key: str, step: int) -> None: ...
@@ -52,7 +56,15 @@ class Tracker(Protocol):
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None: ...
 
-    def log_generator(self, generator: torch.nn.Module, example: torch.Tensor) -> None: ...
+    def log_generator(
+        self,
+        generator: torch.nn.Module,
+        example: torch.Tensor,
+        epoch: int,
+        registered_name: str | None = None,
+    ) -> None:
+        """The run's generator (from `epoch`) as a servable model, registered if named."""
+        ...
 
     def metric_history(self, keys: list[str]) -> History: ...
 

@@ -29,7 +29,9 @@ class StandIn(torch.nn.Module):
 
 
 def stand_in_metrics(monkeypatch) -> None:
-    """Every Evaluator built during the test uses StandIn."""
+    """Every Evaluator built during the test uses StandIn, and caches its reference features
+    under StandIn's name (never where the Inception network's are looked for)."""
     weights = Weights(Path("stand-in"), "a test's stand-in", has_classifier=True)
     monkeypatch.setattr(gan_lab.metrics.evaluator, "shared_network", lambda *args: StandIn())
+    monkeypatch.setattr(gan_lab.metrics.evaluator, "EXTRACTOR_NAME", StandIn.name)
     monkeypatch.setattr(gan_lab.metrics.evaluator, "find_weights", lambda *args: weights)
