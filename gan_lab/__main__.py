@@ -44,7 +44,7 @@ def job(cfg: DictConfig) -> RunResult:
     multirun = hydra_config.mode == RunMode.MULTIRUN
     choices = hydra_config.runtime.choices
     info = RunInfo(
-        name=hydra_config.job.override_dirname or "default",
+        name=run_name(hydra_config) if multirun else hydra_config.job.override_dirname or "default",
         tags={
             tags.OVERRIDES: hydra_config.job.override_dirname,
             tags.EXPERIMENT: str(choices.get("experiment")),
@@ -69,6 +69,18 @@ def job(cfg: DictConfig) -> RunResult:
             log.error("job %s %s", hydra_config.job.num, result.describe(), exc_info=_bug(result))
         return result
     return _single_run_ends(result)
+
+
+def run_name(hydra_config) -> str:
+    """A sweep job's name leads with what the sweep varies, in short: `job 2: lr=0.0001
+    batch_size=64` (the keys come from the sweep callback; the full overrides are a tag)."""
+    from gan_lab.tracking import SWEPT_ENV
+
+    given = dict(o.split("=", 1) for o in hydra_config.overrides.task if "=" in o)
+    given = {key.lstrip("+~"): value for key, value in given.items()}
+    swept = [k.lstrip("+~") for k in os.environ.get(SWEPT_ENV, "").split(",") if k]
+    shown = " ".join(f"{key.split('.')[-1]}={given[key]}" for key in swept if key in given)
+    return f"job {hydra_config.job.num}: {shown}" if shown else f"job {hydra_config.job.num}"
 
 
 def _bug(result: RunResult) -> BaseException | None:

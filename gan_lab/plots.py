@@ -13,10 +13,13 @@ if TYPE_CHECKING:
 LOSS_CURVES = {"g_loss": "G loss", "d_loss_real": "D real loss", "d_loss_fake": "D fake loss"}
 
 
-def loss_curves(history: History, title: str = "") -> Figure:
-    """G loss, D real loss and D fake loss against the training step."""
+def loss_curves(
+    history: History, title: str = "", ylim: tuple[float, float] | None = None
+) -> Figure:
+    """G loss, D real loss and D fake loss against the training step; `ylim` puts several runs'
+    figures on one scale. The legend sits under the axes, where it hides no curve."""
     # matplotlib.figure.Figure needs no pyplot and no display backend, so it is safe in workers.
-    figure = Figure(figsize=(6.4, 3.6), dpi=100, layout="constrained")
+    figure = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     for key, label in LOSS_CURVES.items():
         points = sorted(history.get(key, []))
@@ -25,16 +28,22 @@ def loss_curves(history: History, title: str = "") -> Figure:
     axes.set_xlabel("step")
     axes.set_ylabel("loss")
     axes.set_title(title)
-    axes.legend(loc="upper right")
+    if ylim is not None:
+        axes.set_ylim(*ylim)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False)
     axes.grid(alpha=0.3)
     return figure
 
 
 def metric_over_epochs(runs: dict[str, list[tuple[int, float]]], metric: str) -> Figure:
-    """One line per run: `metric` (FID, say) against the epoch. Save it with
-    bbox_inches="tight": the legend sits outside the axes."""
-    figure = Figure(figsize=(7.2, 4.0), dpi=100)
+    """One line per run (labelled with its name: what the sweep varies): `metric` (FID, say)
+    against whole epochs, 900 pixels wide. Save it with bbox_inches="tight": the legend sits
+    outside the axes."""
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(9.0, 4.5), dpi=100)
     axes = figure.add_subplot()
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     for name, points in runs.items():
         points = sorted(points)
         if points:

@@ -16,7 +16,6 @@ import html
 import logging
 import math
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from mlflow.entities import Run
 
 from gan_lab.errors import GanLabError
 from gan_lab.files import atomic_write
+from gan_lab.metrics.scores import MINIMUM_SAMPLES, SAMPLES
 from gan_lab.outcome import RunResult, Status, outcome_of
 from gan_lab.plots import metric_over_epochs
 from gan_lab.tracking import tags
@@ -44,7 +44,9 @@ NOT_EXPERIMENT = (
     "data.workers",
     "data.on_device",
 )
-QUALITY = ("quality_good", "quality_decent", "quality_poor")
+QUALITY = ("good", "decent", "poor")  # the quality_<name> rates
+OPTIMISER = ("optim.lr_g", "optim.lr_d", "optim.betas")
+GRID_WIDTH = 384  # pixels: final sample grids are scaled up by whole pixels to at least this
 CHAMPION = "champion"  # the alias of the best run's registered model
 
 
@@ -53,6 +55,7 @@ class Row:
     run: Run
     outcome: RunResult
     fid: float | None
+    swept: list[str] = field(default_factory=list)  # the keys the sweep varies
     images: dict[str, Path] = field(default_factory=dict)  # loss curves, final grid
 
     @property
@@ -64,8 +67,8 @@ class Row:
         return self.outcome.headline
 
     @property
-    def label(self) -> str:
-        """Short: the trial or job number of a sweep, else the run name."""
+    def number(self) -> str:
+        """The trial or job number of a sweep ("trial 3", "job 2"), else the run name."""
         run_tags = self.run.data.tags
         if tags.TRIAL in run_tags:
             return f"trial {run_tags[tags.TRIAL]}"
@@ -74,8 +77,27 @@ class Row:
         return self.run.info.run_name
 
     @property
+    def label(self) -> str:
+        """The number and what the sweep varies: "job 2: lr=0.0001 batch_size=64"."""
+        values = " ".join(
+            f"{key.split('.')[-1]}={self.params[key]}" for key in self.swept if key in self.params
+        )
+        return f"{self.number}: {values}" if values else self.number
+
+    @property
     def metrics(self) -> dict[str, float]:
         return self.run.data.metrics
+
+    @property
+    def samples(self) -> int | None:
+        """How many images the run's last scores rest on (None: not logged, gan_lab 0.1)."""
+        count = self.metrics.get(SAMPLES)
+        return None if count is None else int(count)
+
+    @property
+    def wall_seconds(self) -> float | None:
+        info = self.run.info
+        return (info.end_time - info.start_time) / 1000 if info.end_time else None
 
 
 def find_runs(client: MlflowClient, target: str) -> tuple[Run | None, list[Run]]:
@@ -188,17 +210,47 @@ def importances(rows: list[Row], keys: list[str]) -> dict[str, float]:
     return optuna.importance.get_param_importances(study, evaluator=evaluator)
 
 
-def _download(client: MlflowClient, run: Run, out: Path) -> dict[str, Path]:
-    images = {}
-    names = {item.path for item in client.list_artifacts(run.info.run_id)}
-    for kind, artifact in (("loss curves", "loss_curves.png"), ("final samples", "final.png")):
-        if artifact in names:
-            local = Path(client.download_artifacts(run.info.run_id, artifact, str(out)))
-            target = out / "images" / f"{run.info.run_id}-{artifact}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(local, target)
-            images[kind] = target
-    return images
+def _final_grid(client: MlflowClient, run: Run, out: Path) -> Path | None:
+    """The run's final sample grid, scaled up by whole pixels (no smoothing) to at least
+    GRID_WIDTH pixels across, so that 32x32 samples can be seen."""
+    from PIL import Image
+
+    if "final.png" not in {item.path for item in client.list_artifacts(run.info.run_id)}:
+        return None
+    local = Path(client.download_artifacts(run.info.run_id, "final.png", str(out)))
+    target = out / "images" / f"{run.info.run_id}-final.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(local) as grid:
+        factor = max(1, -(-GRID_WIDTH // grid.width))
+        grid.resize((grid.width * factor, grid.height * factor), Image.NEAREST).save(target)
+    local.unlink()
+    return target
+
+
+def _loss_curves(client: MlflowClient, rows: list[Row], out: Path) -> None:
+    """Each run's loss curves, drawn again from its metrics on one y-scale for all runs."""
+    from gan_lab.plots import LOSS_CURVES, loss_curves
+
+    histories = {
+        row.run.info.run_id: {
+            key: [(m.step, m.value) for m in client.get_metric_history(row.run.info.run_id, key)]
+            for key in LOSS_CURVES
+        }
+        for row in rows
+    }
+    values = [v for h in histories.values() for points in h.values() for _, v in points]
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return
+    low, high = min(values), max(values)
+    margin = (high - low) * 0.05 or 0.1
+    for row in rows:
+        history = histories[row.run.info.run_id]
+        if any(history.values()):
+            path = out / "images" / f"{row.run.info.run_id}-loss_curves.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            loss_curves(history, ylim=(low - margin, high + margin)).savefig(path)
+            row.images["loss curves"] = path
 
 
 def _number(value: float | None, digits: int = 4) -> str:
@@ -207,6 +259,31 @@ def _number(value: float | None, digits: int = 4) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value))
         else f"{value:.{digits}g}"
     )
+
+
+def _evidence(row: Row, metric: str, text: str) -> str:
+    """`text` with the sample count behind it, or "too few samples" below the count where the
+    metric means something (scores.MINIMUM_SAMPLES)."""
+    count = row.samples
+    if not text:
+        return ""
+    if count is None:
+        return text
+    if count < MINIMUM_SAMPLES.get(metric, 0):
+        return f"too few samples ({count})"
+    return f"{text} (n={count})"
+
+
+def _rate(row: Row, name: str) -> str:
+    """A quality rate with its count, as the write-up wrote it: "12 / 512 (2.3%)"."""
+    share, count = row.metrics.get(f"quality_{name}"), row.samples
+    if share is None:
+        return ""
+    if count is None:
+        return f"{share:.1%}"
+    if count < MINIMUM_SAMPLES["quality_good"]:
+        return f"too few samples ({count})"
+    return f"{round(share * count)} / {count} ({share:.1%})"
 
 
 def _model(row: Row) -> str:
@@ -223,17 +300,58 @@ def _rerun_command(parent: Run | None, best: Row, keys: list[str]) -> str:
     return " ".join(["python -m gan_lab", *base, *chosen])
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _shared(rows: list[Row], keys: list[str]) -> str:
+    """What every row has in common (the write-up's first column lists it once): the data set
+    and its images, the model, the optimiser, batch, epochs and the recipe."""
+    first = rows[0]
+    facts = []
+
+    def same(key: str) -> str | None:
+        values = {r.params.get(key) for r in rows}
+        return first.params.get(key) if len(values) == 1 and key not in keys else None
+
+    images = {r.run.data.tags.get(tags.IMAGES) for r in rows}
+    data = same("data.name")
+    if data:
+        count = images.pop() if len(images) == 1 else None
+        facts.append(f"data {data}" + (f" ({int(count):,} images)" if count else ""))
+    if same("model.name"):
+        facts.append(f"model {_model(first)}")
+    optimiser = [f"{k.split('.')[-1]} {same(k)}" for k in OPTIMISER if same(k) is not None]
+    if optimiser:
+        facts.append(f"optimiser adam, {', '.join(optimiser)}")
+    for key, name in (("train.batch_size", "batch"), ("train.epochs", "epochs")):
+        if same(key):
+            facts.append(f"{name} {same(key)}")
+    recipes = {r.run.data.tags.get(tags.RECIPE) for r in rows}
+    if len(recipes) == 1 and None not in recipes:
+        facts.append(f"recipe {recipes.pop()}")
+    return "; ".join(facts)
+
+
 def build(client: MlflowClient, target: str, out: Path) -> Path:
     parent, runs = find_runs(client, target)
     if not runs:
         raise GanLabError(f"no runs found for {target} in {client.tracking_uri}")
     out.mkdir(parents=True, exist_ok=True)
+    swept = [k for k in (parent.data.tags.get(tags.SWEPT, "") if parent else "").split(",") if k]
     rows = []
     for run in runs:
         outcome, fid = outcome_of(run), run.data.metrics.get("fid")
         ok = outcome.status == Status.FINISHED and fid is not None and math.isfinite(fid)
-        rows.append(Row(run, outcome, fid if ok else None, _download(client, run, out)))
-    rows.sort(key=lambda r: (r.fid is None, r.fid if r.fid is not None else 0, r.label))
+        row = Row(run, outcome, fid if ok else None, [k.lstrip("+~") for k in swept])
+        grid = _final_grid(client, run, out)
+        if grid is not None:
+            row.images["final samples"] = grid
+        rows.append(row)
+    rows.sort(key=lambda r: (r.fid is None, r.fid if r.fid is not None else 0, r.number))
+    _loss_curves(client, rows, out)
     keys = varying_params([r.run for r in rows])
     history = {
         r.label: [(m.step, m.value) for m in client.get_metric_history(r.run.info.run_id, "fid")]
@@ -249,15 +367,23 @@ def build(client: MlflowClient, target: str, out: Path) -> Path:
     if parent is not None:
         command = parent.data.tags.get(tags.SWEEP_OVERRIDES, "")
         conclusions.insert(0, f"Sweep: `python -m gan_lab -m {command}`")
+    summary = _summary(rows, keys)
     atomic_write(
-        out / "report.md", lambda tmp: tmp.write_text(_markdown(title, rows, keys, conclusions))
+        out / "report.md",
+        lambda tmp: tmp.write_text(_markdown(title, summary, rows, keys, conclusions)),
     )
-    page = _html(title, rows, keys, conclusions, out)
+    page = _html(title, summary, rows, keys, conclusions, out)
     atomic_write(out / "report.html", lambda tmp: tmp.write_text(page))
     if parent is not None:
         for name in ("report.md", "report.html", "fid_over_epochs.png"):
             client.log_artifact(parent.info.run_id, str(out / name), "report")
     return out / "report.md"
+
+
+def _summary(rows: list[Row], keys: list[str]) -> str:
+    shared = _shared(rows, keys)
+    text = f"{len(rows)} runs, sorted by FID."
+    return f"{text} Shared by all: {shared}." if shared else text
 
 
 def _columns(row: Row, keys: list[str]) -> list[tuple[str, str | Path | None]]:
@@ -270,12 +396,13 @@ def _columns(row: Row, keys: list[str]) -> list[tuple[str, str | Path | None]]:
         ("run", row.label),
         ("status", row.status),
         *[(key, row.params.get(key, "")) for key in keys],
-        ("model", _model(row)),
+        ("steps", str(row.outcome.step) if row.outcome.step else ""),
+        ("wall time", _duration(row.wall_seconds)),
         ("loss curves (G, D real, D fake)", row.images.get("loss curves")),
         ("final samples", row.images.get("final samples")),
-        ("FID", _number(row.fid)),
-        ("KID", kid),
-        *[(f"{q.split('_')[1]} %", _number(m[q] * 100, 3) if q in m else "") for q in QUALITY],
+        ("FID", _evidence(row, "fid", _number(row.fid))),
+        ("KID", _evidence(row, "kid", kid)),
+        *[(f"{q} / samples", _rate(row, q)) for q in QUALITY],
     ]
 
 
@@ -301,7 +428,9 @@ def _conclusions(
     return lines
 
 
-def _markdown(title: str, rows: list[Row], keys: list[str], conclusions: list[str]) -> str:
+def _markdown(
+    title: str, summary: str, rows: list[Row], keys: list[str], conclusions: list[str]
+) -> str:
     def text(value: str | Path | None) -> str:
         if isinstance(value, Path):
             return f"![](images/{value.name})"
@@ -311,7 +440,7 @@ def _markdown(title: str, rows: list[Row], keys: list[str], conclusions: list[st
     lines = [
         f"# {title}",
         "",
-        f"{len(rows)} runs, sorted by FID.",
+        summary,
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -321,30 +450,64 @@ def _markdown(title: str, rows: list[Row], keys: list[str], conclusions: list[st
     return "\n".join(lines + [f"- {line}" for line in conclusions]) + "\n"
 
 
-def _embedded(path: Path) -> str:
+def _embedded(path: Path, css_class: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img src="data:image/png;base64,{data}" style="max-width:360px">'
+    return f'<img class="{css_class}" src="data:image/png;base64,{data}">'
 
 
-def _html(title: str, rows: list[Row], keys: list[str], conclusions: list[str], out: Path) -> str:
+# Readable in a browser and in MLflow's narrow artifact preview: the table scrolls sideways
+# inside its box, images shrink to the width there is, sample grids keep sharp pixels.
+_STYLE = (
+    "body{font-family:sans-serif;margin:8px;max-width:100%}"
+    ".table{overflow-x:auto;max-width:100%}"
+    "table{border-collapse:collapse;font-size:14px}"
+    "td,th{border:1px solid #ccc;padding:4px;vertical-align:top;text-align:left}"
+    "th{position:sticky;top:0;background:#f4f4f4}"
+    "td:first-child,th:first-child{position:sticky;left:0;background:#fff;min-width:9em}"
+    "img{max-width:100%;height:auto}"
+    "img.curves{width:320px}"
+    "img.grid{width:256px;image-rendering:pixelated;image-rendering:crisp-edges}"
+    "img.wide{width:100%;max-width:900px}"
+    "code{background:#f4f4f4;padding:0 2px;word-break:break-all}"
+)
+
+
+def _inline_markdown(text: str) -> str:
+    """A line of the report's text (`code`, **bold**) as HTML."""
+    import markdown
+
+    return markdown.markdown(text).removeprefix("<p>").removesuffix("</p>")
+
+
+def _html(
+    title: str,
+    summary: str,
+    rows: list[Row],
+    keys: list[str],
+    conclusions: list[str],
+    out: Path,
+) -> str:
     """The same table with every image embedded, so the page stands alone."""
 
-    def cell(value: str | Path | None) -> str:
-        return _embedded(value) if isinstance(value, Path) else html.escape(value or "")
+    def cell(header: str, value: str | Path | None) -> str:
+        if isinstance(value, Path):
+            return _embedded(value, "grid" if header == "final samples" else "curves")
+        return html.escape(value or "")
 
-    header = "".join(f"<th>{html.escape(h)}</th>" for h, _ in _columns(rows[0], keys))
+    columns = _columns(rows[0], keys)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{cell(v)}</td>" for _, v in _columns(r, keys)) + "</tr>"
+        "<tr>" + "".join(f"<td>{cell(h, v)}</td>" for h, v in _columns(r, keys)) + "</tr>"
         for r in rows
     )
-    items = "".join(f"<li>{html.escape(c)}</li>" for c in conclusions)
+    items = "".join(f"<li>{_inline_markdown(c)}</li>" for c in conclusions)
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px;"
-        "vertical-align:top}table{border-collapse:collapse}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>{len(rows)} runs, sorted by FID.</p>"
-        f"<table><tr>{header}</tr>{body}</table>"
-        f"<h2>FID over epochs</h2>{_embedded(out / 'fid_over_epochs.png')}"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{_inline_markdown(summary)}</p>"
+        f"<div class='table'><table><tr>{head}</tr>{body}</table></div>"
+        f"<h2>FID over epochs</h2>{_embedded(out / 'fid_over_epochs.png', 'wide')}"
         f"<h2>Conclusions</h2><ul>{items}</ul></body></html>"
     )
 

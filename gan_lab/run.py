@@ -144,6 +144,8 @@ class Run:
         self.checkpoints.restore_rng()  # last: building the metrics draws from the RNG too
         step = TrainStep.of(config, self.precision, self.augment)
         gan, batches, latents = self.gan, self.batches, self.latents
+        if self.progress.step == 0:  # MLflow's image card opens on a picture from the start
+            self.log_grid(0)
         log.info("training from step %d in %s", self.progress.step, self.precision)
         fit(
             gan,
@@ -218,6 +220,7 @@ class Run:
             tags.update({tag.TRIAL: str(config.trial.number), tag.STUDY: config.trial.study})
         g_params, d_params = count_parameters(gan.generator), count_parameters(gan.discriminator)
         tags.update({tag.G_PARAMS: str(g_params[0]), tag.D_PARAMS: str(d_params[0])})
+        tags[tag.IMAGES] = str(len(self.data.images))
         info = replace(self.info, tags=tags)
         self.tracker = open_tracker(
             config.tracking, self.run_dir, info, self.progress.tracking_run_id
@@ -262,11 +265,7 @@ class Run:
     def after_epoch(self, epoch: int, step: int, means: dict[str, float]) -> bool:
         """Returns True to stop the run now (a pruned trial)."""
         self.means = means
-        grid = self.sample_grid()
-        _save_image(grid, self._samples(f"epoch_{epoch:04d}.png"))
-        self.tracker.log_image(
-            grid.mul(255).round().byte().permute(1, 2, 0).numpy(), "samples", epoch
-        )
+        self.log_grid(epoch)
         every = self.config.metrics.every
         if self.evaluator is not None and every and epoch % every == 0:
             self.evaluate(epoch)
@@ -347,6 +346,15 @@ class Run:
                 return result
         self.tracker.finish(result)
         return result
+
+    def log_grid(self, epoch: int) -> None:
+        """The fixed-noise grid after `epoch` epochs (0: before training) as a file and an image
+        of the tracker."""
+        grid = self.sample_grid()
+        _save_image(grid, self._samples(f"epoch_{epoch:04d}.png"))
+        self.tracker.log_image(
+            grid.mul(255).round().byte().permute(1, 2, 0).numpy(), "samples", epoch
+        )
 
     def sample_grid(self) -> torch.Tensor:
         """The generator's images of the run's fixed latent vectors as one grid, (C, H, W)."""

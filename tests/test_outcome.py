@@ -90,10 +90,11 @@ RUN = [
 
 
 def _report_statuses(store: str, experiment: str, folder) -> dict[str, str]:
-    """The report's status cell of each row, by the row's label ("job 2", "trial 3")."""
+    """The report's status cell of each row, by the row's number ("job 2", "trial 3")."""
     markdown = report(experiment, str(folder), store).read_text()
     rows = [line.split(" | ") for line in markdown.splitlines() if line.startswith("| ")]
-    return {row[0].removeprefix("| "): row[1] for row in rows[1:]}  # rows[0]: the header
+    # rows[0]: the header; a row's label is "job 2: seed=2"
+    return {row[0].removeprefix("| ").split(":")[0]: row[1] for row in rows[1:]}
 
 
 def _agree(run, expected: tuple, report_cell: str) -> RunResult:

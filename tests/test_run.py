@@ -38,6 +38,7 @@ def test_a_short_run_writes_grids_checkpoints_and_metrics(tmp_path, tiny_config)
     assert set(means) == {"g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake"}
     assert all(torch.isfinite(torch.tensor(v)) for v in means.values())
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "epoch_0000.png",  # before the first step
         "epoch_0001.png",
         "epoch_0002.png",
         "final.png",

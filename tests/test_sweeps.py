@@ -86,8 +86,10 @@ def test_a_seed_sweep_runs_and_its_report_has_a_row_per_run(tmp_path, monkeypatc
     markdown = path.read_text()
     rows = [line for line in markdown.splitlines() if line.startswith("| job ")]
     assert len(rows) == 3
-    fids = [float(line.split(" | ")[-5]) for line in rows]
+    by_lr = {c.data.params["optim.lr"]: c.data.metrics["fid"] for c in children}
+    fids = [by_lr[line.split(": lr=")[1].split()[0]] for line in rows]  # "| job 1: lr=0.0001 |"
     assert fids == sorted(fids)  # sorted by FID
+    assert all(line.split(" | ")[-5] == "too few samples (32)" for line in rows)
     for child in children:
         for name in ("loss_curves.png", "final.png"):
             assert (tmp_path / "report" / "images" / f"{child.info.run_id}-{name}").exists()

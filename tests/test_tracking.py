@@ -15,6 +15,7 @@ from gan_lab.outcome import Reason, Status, outcome_of
 from gan_lab.run import run
 from gan_lab.tracking import RunInfo, flatten, tags
 from gan_lab.tracking.local import LocalTracker
+from gan_lab.tracking.mlflow_tracker import model_name
 from tests.helpers.configs import STEPS_PER_EPOCH, with_defaults
 from tests.helpers.tracking import runs_of as _runs
 from tests.helpers.tracking import tracked_sweep
@@ -52,7 +53,8 @@ def test_a_run_is_recorded_completely(tiny_config, store, tmp_path):
 
     files = _artifacts(client, run_id)
     images = [f for f in files if f.startswith("images/") and f.endswith(".png")]
-    assert len(images) == 2 and all("samples" in f for f in images)
+    assert len(images) == 3 and all("samples" in f for f in images)  # before training, 2 epochs
+    assert any("+step+0+" in f for f in images)
     for name in ("config.yaml", "loss_curves.png", "checkpoints/last.pt", "final.png"):
         assert name in files
 
@@ -62,7 +64,11 @@ def test_the_logged_generator_loads_and_generates_images(tiny_config, store, tmp
 
     run(tiny_config("tracking=mlflow", f"tracking.uri={store}", "train.epochs=1"), tmp_path / "r")
     _, runs = _runs(store)
-    model = mlflow.pyfunc.load_model(f"runs:/{runs[0].info.run_id}/generator")
+    recorded = runs[0]
+    name = model_name(recorded.info.run_name)  # the logged model is named after its run
+    assert name and ":" not in name and "." not in name
+    model = mlflow.pyfunc.load_model(f"runs:/{recorded.info.run_id}/{name}")
+    assert recorded.data.tags[tags.MODEL_URI].startswith("models:/m-")
     latents = np.random.default_rng(0).standard_normal((5, 100)).astype(np.float32)
     images = np.asarray(model.predict(latents))
     assert images.shape == (5, 3, 32, 32)
@@ -114,7 +120,7 @@ def test_resume_continues_the_same_run_without_repeated_steps(tiny_config, store
     images = [
         f for f in _artifacts(client, run_id) if f.startswith("images/") and f.endswith(".png")
     ]
-    assert sorted(f.split("+step+")[1].split("+")[0] for f in images) == ["1", "2", "3"]
+    assert sorted(f.split("+step+")[1].split("+")[0] for f in images) == ["0", "1", "2", "3"]
 
 
 def test_tracking_none_never_imports_mlflow(tmp_path):
@@ -148,7 +154,8 @@ def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store):
     assert sorted(c.data.params["optim.lr"] for c in children) == ["0.0001", "0.0002", "0.0003"]
     for child in children:
         assert child.info.status == "FINISHED"
-        assert f"optim.lr={child.data.params['optim.lr']}" in child.info.run_name
+        job, lr = child.data.tags[tags.JOB], child.data.params["optim.lr"]
+        assert child.info.run_name == f"job {job}: lr={lr}"  # what the sweep varies, first
         assert child.data.tags[tags.SWEEP_ID] == parent.data.tags[tags.SWEEP_ID]
         assert (child.data.tags[tags.RECIPE], child.data.tags[tags.EXPERIMENT]) == ("ema", "None")
 
@@ -179,7 +186,8 @@ def test_four_parallel_jobs_share_one_fresh_store(tmp_path, store):
         assert _steps(client, run_id, "g_loss") == list(range(2, 2 * STEPS_PER_EPOCH + 1, 2))
         files = _artifacts(client, run_id)
         assert "checkpoints/last.pt" in files and "loss_curves.png" in files
-        assert len([f for f in files if f.startswith("images/") and f.endswith(".png")]) == 2
+        images = [f for f in files if f.startswith("images/") and f.endswith(".png")]
+        assert len(images) == 3  # before the first step and after each of 2 epochs
 
 
 @pytest.mark.slow

@@ -174,7 +174,8 @@ class Evaluator:
         return self.score(*self._features(map(to_uint8, images), self.count, "generated images"))
 
     def score(self, features: torch.Tensor, logits: torch.Tensor | None) -> dict[str, float]:
-        out: dict[str, float] = {}
+        """The metrics of metrics.compute, and eval_samples: how many images they rest on."""
+        out: dict[str, float] = {scores.SAMPLES: float(len(features))}
         for name in self.cfg.compute:
             out.update(scores.METRICS[name](features, logits, self.reference, self.cfg))
         return out

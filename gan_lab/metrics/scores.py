@@ -25,6 +25,21 @@ if TYPE_CHECKING:  # torch is imported where a score is computed: the config che
 log = logging.getLogger(__name__)
 
 FEATURE_DIM = 2048
+SAMPLES = "eval_samples"  # logged with every evaluation: how many images its scores rest on
+
+# Below these sample counts a score says little, and reports show "too few samples" instead:
+# FID's bias grows as 1/N and is large below a few hundred samples (with fewer than 2048 the
+# covariance is singular, yet FIDs of 500 and more still rank runs scored alike); KID, precision,
+# recall and the quality rates are unbiased, and from 100 samples a rate's standard error is at
+# most 5 points.
+MINIMUM_SAMPLES = {
+    "fid": 500,
+    "best_fid": 500,
+    "kid": 100,
+    "precision": 100,
+    "recall": 100,
+    "quality_good": 100,
+}
 
 Metric = Callable[["torch.Tensor", "torch.Tensor | None", "Reference", "MetricsConfig"], dict]
 METRICS: Registry[Metric] = Registry("metrics.compute")

@@ -1,6 +1,6 @@
 """gan_lab's Optuna sweeper: Optuna 4+'s ask-and-tell API behind Hydra's Sweeper interface.
 
-    python -m gan_lab -m +search=anime_s2 data.path=<anime faces>
+    python -m gan_lab -m search=anime_s2 data.path=<anime faces>
 
 hydra-optuna-sweeper 1.3 pins Optuna below 3 and cannot prune, hence this one. Each trial is one
 Hydra job, started through whichever launcher is configured (basic, joblib, Ray, submitit), with

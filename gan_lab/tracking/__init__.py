@@ -4,6 +4,7 @@
 from gan_lab.tracking.tracker import (
     PARENT_RUN_ENV,
     SWEEP_ID_ENV,
+    SWEPT_ENV,
     History,
     RunInfo,
     Tracker,
@@ -15,6 +16,7 @@ from gan_lab.tracking.tracker import (
 __all__ = [
     "PARENT_RUN_ENV",
     "SWEEP_ID_ENV",
+    "SWEPT_ENV",
     "History",
     "RunInfo",
     "Tracker",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import re
 import time
 import warnings
 from collections import defaultdict
@@ -35,7 +36,16 @@ log = logging.getLogger(__name__)
 
 _PARAMS_PER_CALL = 100  # MLflow's limit for one log_batch call
 _PARAM_LENGTH = 6000  # MLflow's limit for a param value
-MODEL_NAME = "generator"
+# Characters MLflow refuses in a logged model's name, and the longest name it takes
+_NOT_IN_MODEL_NAMES = re.compile(r"[/:.%\"']")
+_MODEL_NAME_LENGTH = 200
+
+
+def model_name(run_name: str) -> str:
+    """The logged model's name: its run's ("job 2: lr=0.0001" -> "job 2 lr=0_0001"), so that
+    MLflow's model list tells the sweep's models apart."""
+    name = _NOT_IN_MODEL_NAMES.sub(lambda m: "" if m.group() == ":" else "_", run_name)
+    return name.strip()[:_MODEL_NAME_LENGTH] or "generator"
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -103,7 +113,7 @@ class MlflowTracker:
             run = self.client.create_run(
                 experiment_id(self.client, experiment), run_name=run_name, tags=tags
             )
-            self.run_id = run.info.run_id
+            self.run_id, self.run_name = run.info.run_id, run.info.run_name
         log.info("MLflow run %s in %s (experiment %s)", self.run_id, self.uri, experiment)
 
     def _reopen(self, run_id: str) -> bool:
@@ -116,7 +126,7 @@ class MlflowTracker:
                 "run %s of the checkpoint is not in %s: starting a new run", run_id, self.uri
             )
             return False
-        self.run_id = run_id
+        self.run_id, self.run_name = run_id, run.info.run_name
         self.client.update_run(run_id, status="RUNNING")
         if tag.OUTCOME in run.data.tags:  # how it ended before: no longer true
             self.client.delete_tag(run_id, tag.OUTCOME)
@@ -218,9 +228,9 @@ class MlflowTracker:
             requirements.append(f"{package}=={_version(package)}")
         self.client.set_tag(self.run_id, tag.MODEL_EPOCH, str(epoch))
         with mlflow.start_run(run_id=self.run_id):
-            mlflow.pytorch.log_model(
+            logged = mlflow.pytorch.log_model(
                 model,
-                name=MODEL_NAME,
+                name=model_name(self.run_name),
                 serialization_format="pt2",
                 registered_model_name=registered_name,
                 tags={tag.MODEL_EPOCH: str(epoch)},
@@ -229,6 +239,7 @@ class MlflowTracker:
                 pip_requirements=requirements,
                 code_paths=[str(Path(gan_lab.__file__).parent)],
             )
+        self.client.set_tag(self.run_id, tag.MODEL_URI, logged.model_uri)
 
     def metric_history(self, keys: list[str]) -> dict[str, list[tuple[int, float]]]:
         return {key: list(self.history.get(key, [])) for key in keys}

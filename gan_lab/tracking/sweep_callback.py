@@ -17,7 +17,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from gan_lab.outcome import outcome_of
-from gan_lab.tracking import PARENT_RUN_ENV, SWEEP_ID_ENV, tags
+from gan_lab.tracking import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV, tags
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,13 @@ class MlflowSweepCallback(Callback):
             },
         )
         self.parent_run_id = parent.info.run_id
+        swept = swept_keys(config)
+        self.client.set_tag(self.parent_run_id, tags.SWEPT, ",".join(swept))
         handed_down = {
             "MLFLOW_TRACKING_URI": uri,
             PARENT_RUN_ENV: self.parent_run_id,
             SWEEP_ID_ENV: sweep_id,
+            SWEPT_ENV: ",".join(swept),
         }
         self.saved_env = {key: os.environ.get(key) for key in handed_down}
         os.environ.update(handed_down)
@@ -76,6 +79,20 @@ class MlflowSweepCallback(Callback):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def swept_keys(config: DictConfig) -> list[str]:
+    """The keys a multirun varies: its sweeper's params and the command line's sweeps
+    (`optim.lr=1e-4,2e-4`, `init=choice(normal,he_normal)`), in the order given."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = config.hydra.sweeper.get("params") or {}
+    keys = [str(key) for key in params]
+    parser = OverridesParser.create()
+    for override in parser.parse_overrides(list(config.hydra.overrides.task)):
+        if override.is_sweep_override() and override.get_key_element() not in keys:
+            keys.append(override.get_key_element())
+    return keys
 
 
 def child_status_counts(client: Any, parent_run_id: str) -> dict[str, int]:

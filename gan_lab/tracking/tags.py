@@ -8,6 +8,8 @@ JOB = "gan_lab.job"  # its job number in a multirun
 TRIAL = "gan_lab.trial"  # its trial number in a search
 STUDY = "gan_lab.study"  # the search's Optuna study
 SWEEP_ID = "gan_lab.sweep_id"  # the sweep folder: the same on a sweep's parent and children
+SWEPT = "gan_lab.swept"  # the keys the sweep varies ("optim.lr,train.batch_size")
+IMAGES = "gan_lab.images"  # how many training images the run's data set has
 VERSION = "gan_lab.version"
 DEVICE = "gan_lab.device"
 PRECISION = "gan_lab.precision"  # what train.precision (auto) resolved to on the device
@@ -15,6 +17,7 @@ CUDA_VISIBLE_DEVICES = "gan_lab.cuda_visible_devices"  # which GPU Ray or SLURM 
 G_PARAMS = "gan_lab.g_params"  # trainable parameters of the generator
 D_PARAMS = "gan_lab.d_params"
 MODEL_EPOCH = "gan_lab.model_epoch"  # the epoch of the logged generator (its best FID's)
+MODEL_URI = "gan_lab.model_uri"  # the logged generator: models:/<model id> (load, serve)
 OUTCOME = "gan_lab.outcome"  # how the run ended: gan_lab.outcome.RunResult as JSON
 
 # A sweep's parent run

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # none of them is imported for the command line's help
 # Set by the sweep callback in the launching process; read by every job of the sweep.
 PARENT_RUN_ENV = "GAN_LAB_PARENT_RUN_ID"
 SWEEP_ID_ENV = "GAN_LAB_SWEEP_ID"
+SWEPT_ENV = "GAN_LAB_SWEPT"  # the keys the sweep varies, comma-separated: the jobs' run names
 
 History = dict[str, list[tuple[int, float]]]  # metric -> (step, value) points
 
@@ -85,6 +86,7 @@ def open_tracker(
     run_tags = dict(info.tags)
     if os.environ.get(SWEEP_ID_ENV):
         run_tags[tags.SWEEP_ID] = os.environ[SWEEP_ID_ENV]
+        run_tags[tags.SWEPT] = os.environ.get(SWEPT_ENV, "")
     return MlflowTracker(
         cfg.uri, cfg.experiment, info.name, run_tags, os.environ.get(PARENT_RUN_ENV), resume_run_id
     )
