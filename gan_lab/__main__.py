@@ -25,6 +25,7 @@ from omegaconf.errors import OmegaConfBaseException
 from gan_lab.config import CONF_DIR, Config, plain_presets, register_schema, to_config
 from gan_lab.errors import GanLabError, Terminated
 from gan_lab.outcome import Reason, RunResult, Status
+from gan_lab.tracking.sweep_callback import sweep_failures
 
 register_schema()
 log = logging.getLogger("gan_lab")
@@ -62,6 +63,10 @@ def job(cfg: DictConfig) -> RunResult:
         config = _typed(cfg)
     except GanLabError as error:
         result = RunResult(Status.FAILED, reason=Reason.ERROR, error=str(error), exception=error)
+        if multirun:  # a sweep's record counts every job, one with an invalid value too
+            from gan_lab.run import record_untyped
+
+            record_untyped(cfg, Path(hydra_config.runtime.output_dir), info, result)
     else:
         result = run(config, Path(hydra_config.runtime.output_dir), info)
     if multirun:
@@ -160,6 +165,10 @@ def main() -> None:
     sys.argv[1:] = plain_presets(sys.argv[1:])
     try:
         job()
+        failed = sweep_failures()
+        if failed:
+            print(f"gan-lab: {failed}", file=sys.stderr)
+            sys.exit(1)
     except Terminated:
         print("gan-lab: stopped by SIGTERM; the run is recorded KILLED", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)

@@ -105,8 +105,11 @@ def restore(state: dict, gan: Gan, augment: Augment | None = None) -> Progress:
     gan.opt_d.load_state_dict(state["opt_d"])
     gan.scaler_g.load_state_dict(state["scaler_g"])
     gan.scaler_d.load_state_dict(state["scaler_d"])
-    if gan.ema is not None and EMA in state:
-        gan.ema.load_state_dict(state[EMA])
+    if gan.ema is not None:
+        if EMA in state:
+            gan.ema.load_state_dict(state[EMA])
+        else:
+            gan.ema.start_from(gan.generator)
     if augment is not None and "augment" in state:
         augment.load_state_dict(state["augment"])
     return Progress(**state["progress"])
@@ -199,6 +202,8 @@ class Checkpoints:
         one; anything else is a checkpoint path. Weights and optimisers are loaded now, the RNG
         states by restore_rng(), just before training: what is built in between (the metrics'
         network) draws from the RNG too."""
+        for stale in self.folder.glob(".*.tmp"):  # the temporary file of a write that was killed
+            stale.unlink(missing_ok=True)
         spec = self.train.resume
         path = self.last if spec == "auto" else Path(spec) if spec else None
         if path is None or (spec == "auto" and not path.is_file()):

@@ -85,19 +85,22 @@ def _evaluator(config: Config, device, images, key: str):
 
 
 def eval_folder(target: str, step: int, run_id: str | None) -> Path:
-    """Where `gan-lab eval` writes by default: beside a checkpoint file, eval_step<N>; for an
-    MLflow source, eval/<run id>/step<N> here (each run its own folder)."""
-    if run_id is None:
-        return Path(target).parent / f"eval_step{step}"
-    return Path("eval") / run_id / f"step{step}"
+    """Where `gan-lab eval` writes by default: beside a checkpoint file (in a run folder given
+    as such), eval_step<N>; for an MLflow source, eval/<run id>/step<N> here (each run its own
+    folder)."""
+    if run_id is not None:
+        return Path("eval") / run_id / f"step{step}"
+    path = Path(target).expanduser()
+    return (path if path.is_dir() else path.parent) / f"eval_step{step}"
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, float]:
     from gan_lab import checkpoint
     from gan_lab.data import image_shape, load_images
-    from gan_lab.generators import checkpoint_file, generator_of, run_id_of, sample
+    from gan_lab.generators import checkpoint_file, generator_of, sample
 
-    state = checkpoint.load(checkpoint_file(args.target, args.tracking_uri))
+    path, run_id = checkpoint_file(args.target, args.tracking_uri)
+    state = checkpoint.load(path)
     metrics = {"num_samples": args.num, "batch_size": args.batch_size, "name": "standard"}
     if args.weights:
         metrics["inception_weights"] = args.weights
@@ -110,8 +113,6 @@ def evaluate(args: argparse.Namespace) -> dict[str, float]:
     evaluator = _evaluator(config, device, data.images, data.key)
     scores = evaluator.evaluate(generator)
     step = state["progress"]["step"]
-    is_file = Path(args.target).expanduser().exists()
-    run_id = None if is_file else run_id_of(args.target, args.tracking_uri)
     out = Path(args.out) if args.out else eval_folder(args.target, step, run_id)
     _save_images(sample(generator, args.images, config.metrics.seed), out)
     (out / "metrics.json").write_text(json.dumps({"step": step, **scores}, indent=2))

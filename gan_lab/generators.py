@@ -31,8 +31,9 @@ RUN_CHECKPOINTS = ("checkpoints/best.pt", "checkpoints/last.pt")  # as logged, b
 
 
 def run_id_of(source: str, tracking_uri: str | None = None) -> str | None:
-    """The MLflow run behind `source` (runs:/<id>, a bare 32-character id, or models:/...), or
-    None when `source` names no run."""
+    """The MLflow run behind `source` (runs:/<id>, a bare 32-character id, models:/<name>@<alias>,
+    models:/<name>/<version>, or a logged model's models:/m-<id>), or None when `source` names
+    no run."""
     if source.startswith("runs:/"):
         return source.removeprefix("runs:/").split("/")[0]
     if len(source) == 32 and source.isalnum():
@@ -45,6 +46,8 @@ def run_id_of(source: str, tracking_uri: str | None = None) -> str | None:
     name, _, alias = name.partition("@")
     client = MlflowClient(tracking_uri)
     try:
+        if name.startswith("m-") and not alias and not version:  # a logged model's own id
+            return client.get_logged_model(name).source_run_id
         found = (
             client.get_model_version_by_alias(name, alias)
             if alias
@@ -52,19 +55,25 @@ def run_id_of(source: str, tracking_uri: str | None = None) -> str | None:
         )
     except Exception as error:  # MLflow raises its own types for an unknown name or alias
         raise GanLabError(
-            f"no registered model {source} in {client._registry_uri}: check the name and alias "
-            f"(or version), and the tracking URI ({type(error).__name__})"
+            f"no model {source} in {client._registry_uri}: check the name and alias (or "
+            f"version), and the tracking URI ({type(error).__name__})"
         ) from error
     return found.run_id
 
 
-def checkpoint_file(source: str, tracking_uri: str | None = None) -> Path:
-    """A local checkpoint file for `source`: the file itself, or one downloaded from MLflow."""
+def checkpoint_file(source: str, tracking_uri: str | None = None) -> tuple[Path, str | None]:
+    """A local checkpoint file for `source` (the file itself, a run folder's, or one downloaded
+    from MLflow), and the MLflow run it comes from (None for a file or folder)."""
     path = Path(source).expanduser()
     if path.is_dir():
-        return next((found for found in _folder_checkpoints(path) if found.is_file()), path)
+        found = [path / name for name in RUN_CHECKPOINTS if (path / name).is_file()]
+        if not found:
+            raise GanLabError(
+                f"{source} holds no checkpoints/best.pt nor last.pt: not a run folder"
+            )
+        return found[0], None
     if path.exists():
-        return path
+        return path, None
     run_id = run_id_of(source, tracking_uri)
     if run_id is None:
         raise GanLabError(
@@ -75,21 +84,16 @@ def checkpoint_file(source: str, tracking_uri: str | None = None) -> Path:
 
     for artifact in RUN_CHECKPOINTS:
         try:
-            return Path(
-                mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path=artifact, tracking_uri=tracking_uri
-                )
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=artifact, tracking_uri=tracking_uri
             )
+            return Path(local), run_id
         except Exception as error:  # MLflow raises several types for a missing run or artifact
             failure = error
     raise GanLabError(
         f"cannot get a checkpoint of MLflow run {run_id} ({type(failure).__name__}): check the "
         "run id and the tracking URI (--tracking-uri or MLFLOW_TRACKING_URI)"
     ) from failure
-
-
-def _folder_checkpoints(folder: Path) -> list[Path]:
-    return [folder / name for name in RUN_CHECKPOINTS]
 
 
 def generator_of(state: dict, device: str | torch.device = "cpu") -> Generator:
@@ -109,7 +113,8 @@ def load_generator(
     source: str | Path, tracking_uri: str | None = None, device: str | torch.device = "cpu"
 ) -> Generator:
     """The generator of a checkpoint file, an MLflow run or a registered model (see above)."""
-    return generator_of(checkpoint.load(checkpoint_file(str(source), tracking_uri)), device)
+    path, _ = checkpoint_file(str(source), tracking_uri)
+    return generator_of(checkpoint.load(path), device)
 
 
 def sample(generator: torch.nn.Module, count: int, seed: int = 0) -> torch.Tensor:

@@ -9,9 +9,11 @@ never waits for the device except when logging.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -158,16 +160,19 @@ def fit(
     settings: LoopSettings,
     position: Position,
     on_epoch_end: Callable[[int, int, dict[str, float]], bool] = lambda epoch, step, means: False,
+    step_guard: AbstractContextManager | None = None,
 ) -> int:
     """Train from global step `position.step` to the end of `settings.epochs` (or `max_steps`),
     moving `position.step` on after every step. Calls on_epoch_end(completed_epochs, step,
     epoch_means) after each complete epoch, which returns True to stop early (a pruned search
-    trial), and returns the last step reached."""
+    trial), and returns the last step reached. Each step runs inside `step_guard`, which may end
+    the loop between two steps by raising (run.py's handling of SIGTERM)."""
     per_epoch = batches.steps_per_epoch
     total = settings.epochs * per_epoch
     if settings.max_steps is not None:
         total = min(total, settings.max_steps)
     step = position.step
+    step_guard = step_guard or contextlib.nullcontext()
     lrs = {"lr_g": gan.opt_g.param_groups[0]["lr"], "lr_d": gan.opt_d.param_groups[0]["lr"]}
     quiet = None if settings.progress else True  # None: quiet where output is not a terminal
     bar = tqdm(total=total, initial=step, disable=quiet, unit="step", mininterval=1)
@@ -180,10 +185,12 @@ def fit(
         window_steps = epoch_steps = 0
         clock = time.perf_counter()
         for real in batches.epoch(epoch, start=step - epoch * per_epoch):
-            step += 1
-            window += train_step(gan, real, latents, step)
+            with step_guard:
+                stats = train_step(gan, real, latents, step + 1)
+                step += 1
+                position.step = step
+            window += stats
             window_steps += 1
-            position.step = step
             bar.update(1)
             at_end = step % per_epoch == 0 or step >= total
             if step % settings.log_every == 0 or at_end:

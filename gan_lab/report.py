@@ -16,6 +16,7 @@ import html
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,10 +79,15 @@ class Row:
 
     @property
     def label(self) -> str:
-        """The number and what the sweep varies: "job 2: lr=0.0001 batch_size=64"."""
-        values = " ".join(
-            f"{key.split('.')[-1]}={self.params[key]}" for key in self.swept if key in self.params
-        )
+        """The number and what the sweep varies: "job 2: lr=0.0001 batch_size=64", as the run is
+        named (config groups such as recipe=ema too), else from the swept params."""
+        name = self.run.info.run_name or ""
+        if name.startswith("job ") and ": " in name:
+            values = name.split(": ", 1)[1]
+        else:
+            values = " ".join(
+                f"{k.split('.')[-1]}={self.params[k]}" for k in self.swept if k in self.params
+            )
         return f"{self.number}: {values}" if values else self.number
 
     @property
@@ -151,11 +157,20 @@ def _sweep_by_prefix(client: MlflowClient, prefix: str) -> Run | None:
 
 def crown_champion(client: MlflowClient, best: Run) -> list[str]:
     """Set the alias `champion` on the registered model versions that the best run logged
-    (tracking.register_model); returns their `models:/<name>@champion` URIs."""
+    (tracking.register_model), unless the version it names now comes from a run with a lower
+    best FID (a report of an older sweep leaves a better champion alone); returns the
+    `models:/<name>@champion` URIs that the best run's versions hold."""
     crowned = []
+    fid = best.data.metrics.get("best_fid", math.inf)
     for version in client.search_model_versions(f"run_id = '{best.info.run_id}'"):
-        client.set_registered_model_alias(version.name, CHAMPION, version.version)
-        crowned.append(f"models:/{version.name}@{CHAMPION}")
+        try:
+            reigning = client.get_model_version_by_alias(version.name, CHAMPION)
+            reigning_fid = client.get_run(reigning.run_id).data.metrics.get("best_fid", math.inf)
+        except Exception:  # MLflow raises its own types where no version has the alias
+            reigning_fid = math.inf
+        if fid <= reigning_fid:
+            client.set_registered_model_alias(version.name, CHAMPION, version.version)
+            crowned.append(f"models:/{version.name}@{CHAMPION}")
     return crowned
 
 
@@ -239,10 +254,11 @@ def _loss_curves(client: MlflowClient, rows: list[Row], out: Path) -> None:
         for row in rows
     }
     values = [v for h in histories.values() for points in h.values() for _, v in points]
-    values = [v for v in values if math.isfinite(v)]
+    values = sorted(v for v in values if math.isfinite(v))
     if not values:
         return
-    low, high = min(values), max(values)
+    # the 1st to 99th percentile: one diverging run does not flatten every other row's curves
+    low, high = values[len(values) // 100], values[-1 - len(values) // 100]
     margin = (high - low) * 0.05 or 0.1
     for row in rows:
         history = histories[row.run.info.run_id]
@@ -269,7 +285,7 @@ def _evidence(row: Row, metric: str, text: str) -> str:
         return ""
     if count is None:
         return text
-    if count < MINIMUM_SAMPLES.get(metric, 0):
+    if count < MINIMUM_SAMPLES[metric]:
         return f"too few samples ({count})"
     return f"{text} (n={count})"
 
@@ -281,9 +297,8 @@ def _rate(row: Row, name: str) -> str:
         return ""
     if count is None:
         return f"{share:.1%}"
-    if count < MINIMUM_SAMPLES["quality_good"]:
-        return f"too few samples ({count})"
-    return f"{round(share * count)} / {count} ({share:.1%})"
+    text = f"{round(share * count)} / {count} ({share:.1%})"
+    return text if count >= MINIMUM_SAMPLES["quality"] else f"too few samples ({count})"
 
 
 def _model(row: Row) -> str:
@@ -322,7 +337,9 @@ def _shared(rows: list[Row], keys: list[str]) -> str:
         count = images.pop() if len(images) == 1 else None
         facts.append(f"data {data}" + (f" ({int(count):,} images)" if count else ""))
     if same("model.name"):
-        facts.append(f"model {_model(first)}")
+        filters = ("model.generator.filters", "model.discriminator.filters")
+        whole = all(same(key) is not None for key in filters)  # else each row's differ
+        facts.append(f"model {_model(first) if whole else first.params['model.name']}")
     optimiser = [f"{k.split('.')[-1]} {same(k)}" for k in OPTIMISER if same(k) is not None]
     if optimiser:
         facts.append(f"optimiser adam, {', '.join(optimiser)}")
@@ -473,10 +490,15 @@ _STYLE = (
 
 
 def _inline_markdown(text: str) -> str:
-    """A line of the report's text (`code`, **bold**) as HTML."""
+    """A line of the report's text as HTML: its `code` spans rendered; everything else (run
+    names, error messages) shown as written, never read as HTML or emphasis."""
     import markdown
 
-    return markdown.markdown(text).removeprefix("<p>").removesuffix("</p>")
+    parts = text.split("`")
+    for index in range(0, len(parts), 2):  # outside the code spans
+        parts[index] = re.sub(r"([\\*_\[\]])", r"\\\1", html.escape(parts[index]))
+    rendered = markdown.markdown("`".join(parts))
+    return rendered.removeprefix("<p>").removesuffix("</p>")
 
 
 def _html(

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +38,14 @@ from gan_lab.models.dcgan import count_parameters, output_shape
 from gan_lab.models.gan import build_gan
 from gan_lab.outcome import Reason, RunResult, Status
 from gan_lab.sampling import Latents, generate_all
-from gan_lab.tracking import RunInfo, Tracker, environment_tags, flatten, open_tracker
+from gan_lab.tracking import (
+    RunInfo,
+    Tracker,
+    environment_tags,
+    flatten,
+    open_tracker,
+    recorded_run_id,
+)
 from gan_lab.tracking import tags as tag
 
 log = logging.getLogger(__name__)
@@ -49,12 +57,13 @@ def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> RunResult
     they stop the process, a sweep's too. Every other ending is returned."""
     job = Run(config, Path(run_dir), info or RunInfo())
     try:
-        with _sigterm_raises():
+        with _sigterm_handled(job.termination):
             result = job.execute()
     except KeyboardInterrupt:
         job.record(RunResult(Status.KILLED, reason=Reason.INTERRUPTED, error="Ctrl-C"))
         raise
     except Terminated:
+        job.save_before_exit()
         job.record(RunResult(Status.KILLED, reason=Reason.TERMINATED, error="SIGTERM"))
         raise
     except RunDiverged as error:
@@ -73,24 +82,61 @@ def train(config: Config, run_dir: str | Path | None = None) -> RunResult:
     return run(config, folder)
 
 
+def record_untyped(cfg: Any, run_dir: Path, info: RunInfo, result: RunResult) -> None:
+    """The record of a sweep's job whose config could not be typed (an invalid value in one of
+    the sweep's values): its tracker opened from the config's tracking keys, its params as
+    given, its outcome."""
+    from omegaconf import OmegaConf
+
+    from gan_lab.config import TrackingConfig
+
+    try:
+        tracking = TrackingConfig(**OmegaConf.to_container(cfg.tracking, resolve=True))
+        tracker = open_tracker(tracking, run_dir, info)
+        tree = OmegaConf.to_container(cfg, resolve=False)
+        tracker.log_params(flatten({k: v for k, v in tree.items() if k != "hydra"}))
+        tracker.finish(result)
+    except Exception as error:  # the tracking keys themselves are what is wrong
+        log.error("the failure could not be recorded: %s", error)
+
+
 def _failed(reason: Reason, error: Exception) -> RunResult:
     text = str(error) if isinstance(error, GanLabError) else f"{type(error).__name__}: {error}"
     return RunResult(Status.FAILED, reason=reason, error=text, exception=error)
 
 
+class Termination:
+    """SIGTERM (a scheduler's time limit or preemption, docker stop, Kubernetes): it ends the run
+    KILLED and recorded instead of vanishing RUNNING, with a checkpoint of where it stopped, so
+    that a preempted job resumes there. Arriving during a training step, it takes effect when the
+    step ends (used as `with termination:` around each step by the loop), so that the
+    checkpoint holds whole steps; anywhere else at once."""
+
+    def __init__(self) -> None:
+        self.requested = self.in_step = False
+
+    def __call__(self, signum, frame) -> None:
+        self.requested = True
+        if not self.in_step:
+            raise Terminated
+
+    def __enter__(self) -> None:
+        self.in_step = True
+
+    def __exit__(self, *exc_info) -> None:
+        self.in_step = False
+        if self.requested and exc_info[0] is None:
+            raise Terminated
+
+
 @contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """SIGTERM raises Terminated in the training thread, so the run ends KILLED and recorded
-    instead of vanishing RUNNING. Signal handlers belong to the main thread: elsewhere (a
-    sweeper's thread) the process's own handling stays."""
+def _sigterm_handled(termination: Termination) -> Iterator[None]:
+    """SIGTERM handled by `termination` while the run lasts. Signal handlers belong to the main
+    thread: elsewhere (a sweeper's thread) the process's own handling stays."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def terminate(signum, frame):
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = signal.signal(signal.SIGTERM, termination)
     try:
         yield
     finally:
@@ -122,6 +168,8 @@ class Run:
         self.scores: dict[str, float] = {}  # the last evaluation
         self.evaluated_at = -1
         self.ending: RunResult | None = None  # set when the run stops early on purpose
+        self.termination = Termination()
+        self.start_step: int | None = None  # where training began in this process
 
     @property
     def progress(self) -> Progress:
@@ -156,6 +204,7 @@ class Run:
             LoopSettings.of(config),
             self.progress,
             self.after_epoch,
+            self.termination,
         )
         return self.finish()
 
@@ -211,6 +260,7 @@ class Run:
         )
         if self.checkpoints.resume().step:
             log.info("resumed at step %d", self.progress.step)
+        self.start_step = self.progress.step
 
     # 4. tracker: the run's record, continued when the checkpoint names one
     def open_tracker(self) -> None:
@@ -222,9 +272,10 @@ class Run:
         tags.update({tag.G_PARAMS: str(g_params[0]), tag.D_PARAMS: str(d_params[0])})
         tags[tag.IMAGES] = str(len(self.data.images))
         info = replace(self.info, tags=tags)
-        self.tracker = open_tracker(
-            config.tracking, self.run_dir, info, self.progress.tracking_run_id
-        )
+        run_id = self.progress.tracking_run_id
+        if run_id is None and config.train.resume == "auto":  # killed before a checkpoint
+            run_id = recorded_run_id(self.run_dir)
+        self.tracker = open_tracker(config.tracking, self.run_dir, info, run_id)
         self.progress.tracking_run_id = self.tracker.run_id
         config_file = self.run_dir / "config.yaml"
         config_file.write_text(yaml.safe_dump(self.config_dict, sort_keys=False))
@@ -294,19 +345,11 @@ class Run:
         if self.evaluator is not None and self.evaluated_at != step and self.ending is None:
             self.evaluate(-(-step // self.batches.steps_per_epoch))
         last = self.checkpoints.at_end()
-        final = self._samples("final.png")  # the grid of the last step, epoch or not
-        _save_image(self.sample_grid(), final)
-        tracker.log_artifact(final)
-        if config.tracking.log_checkpoint:
-            tracker.log_artifact(last, "checkpoints")
-            if self.progress.best_epoch is not None:
-                tracker.log_artifact(self.checkpoints.folder / BEST, "checkpoints")
-        from gan_lab.plots import LOSS_CURVES, loss_curves  # matplotlib: here, not at start-up
-
-        tracker.log_figure(
-            loss_curves(tracker.metric_history(list(LOSS_CURVES))), "loss_curves.png"
-        )
-        if config.tracking.log_model:
+        # A resumed run that had already ended and been recorded uploads nothing twice
+        ended_before = step == self.start_step and tracker.has_model()
+        if not ended_before:
+            self.upload_final_files(last)
+        if config.tracking.log_model and not ended_before:
             generator, epoch = self.kept_generator()
             example = Latents.of(generator, config.train.seed).sample(2)
             tracker.log_generator(generator, example, epoch, config.tracking.register_model)
@@ -319,6 +362,22 @@ class Run:
             return replace(ending, metrics=metrics, step=step)
         return RunResult(Status.FINISHED, metrics=metrics, step=step)
 
+    def upload_final_files(self, last: Path) -> None:
+        """The last step's grid, the checkpoints and the loss curves."""
+        config, tracker = self.config, self.tracker
+        final = self._samples("final.png")  # the grid of the last step, epoch or not
+        _save_image(self.sample_grid(), final)
+        tracker.log_artifact(final)
+        if config.tracking.log_checkpoint:
+            tracker.log_artifact(last, "checkpoints")
+            if self.progress.best_epoch is not None:
+                tracker.log_artifact(self.checkpoints.folder / BEST, "checkpoints")
+        from gan_lab.plots import LOSS_CURVES, loss_curves  # matplotlib: here, not at start-up
+
+        tracker.log_figure(
+            loss_curves(tracker.metric_history(list(LOSS_CURVES))), "loss_curves.png"
+        )
+
     def kept_generator(self) -> tuple[torch.nn.Module, int]:
         """The generator a run leaves as its product, and the epoch it comes from: that of the
         lowest FID (best.pt) where the run was scored, else the final one; the moving average
@@ -329,6 +388,12 @@ class Run:
         from gan_lab.generators import generator_of
 
         return generator_of(checkpoint.load(self.checkpoints.folder / BEST)), best
+
+    def save_before_exit(self) -> None:
+        """last.pt at the step reached, where training has begun (SIGTERM)."""
+        if self.checkpoints is not None and self.start_step is not None:
+            self.checkpoints.at_end()
+            log.info("checkpoint of step %d saved before exit", self.progress.step)
 
     def record(self, result: RunResult) -> RunResult:
         """The outcome into the tracker, once. A run that ended by an exception carries the step

@@ -58,11 +58,19 @@ def test_lr_g_and_lr_d_default_to_lr_but_can_differ():
         ("metrics.compute=[fid,lpips]", "metrics.compute"),
         ("model.generator.activation=gelu", "model.generator.activation"),
         ("model.latent_distribution=cauchy", "model.latent_distribution"),
+        # the recipe's keys
+        ("loss.r1_gamma=-1", "loss.r1_gamma"),
+        ("loss.r1_every=0", "loss.r1_every"),
+        ("ema.half_life=0", "ema.half_life"),
+        ("augment.policy=[blur]", "augment.policy"),
+        ("augment.target=1.5", "augment.target"),
+        ("model.discriminator.spectral_norm=[true]", "model.discriminator.spectral_norm"),
+        ("loss.r1_gamma=1 train.compile=default", "train.compile"),  # no double backward
     ],
 )
 def test_bad_values_name_their_key(override, key):
     with pytest.raises(ConfigError) as raised:
-        compose("train.device=cpu", override)
+        compose("train.device=cpu", *override.split())
     assert raised.value.key == key
 
 

@@ -75,9 +75,10 @@ def test_kid_precision_recall_on_identical_and_separable_sets():
 def test_quality_rates_call_held_out_real_samples_mostly_good():
     reference, held_out = _gaussian(1000, 16, seed=8), _gaussian(500, 16, seed=9)
     good, decent = MetricsConfig().quality_thresholds
-    real = scores.quality_rates(scores.realism(held_out, reference, k=3), good, decent)
+    manifold = scores.real_manifold(reference, k=3)
+    real = scores.quality_rates(scores.realism(held_out, manifold), good, decent)
     far = scores.quality_rates(
-        scores.realism(_gaussian(500, 16, shift=8.0), reference, k=3), good, decent
+        scores.realism(_gaussian(500, 16, shift=8.0), manifold), good, decent
     )
     assert real["quality_good"] > 0.5
     assert far["quality_poor"] == 1.0
@@ -110,7 +111,7 @@ def test_a_flat_or_repeating_generator_has_no_good_or_decent_samples(tmp_path, c
         assert (rates["quality_good"], rates["quality_decent"]) == (0.0, 0.0)
     # held-out real images, scored the same way, are not taken for repeats
     features, _ = StandIn()(held_out)
-    assert not scores.repeated(features, evaluator.reference.features).any()
+    assert not scores.repeated(features, evaluator.reference.manifold(3).spacing).any()
     assert evaluator.score(features, None)["quality_good"] > 0.5
 
 

@@ -39,6 +39,7 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {"gan_lab/conf/config.yaml", "gan_lab/sweeps/search/quick.yaml"} <= set(names)
     assert "hydra_plugins/gan_lab_plugins/searchpath.py" in names
+    assert not [n for n in names if "/local/" in n]  # nobody's own settings
 
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", "--without-pip", str(venv), cwd=tmp_path)

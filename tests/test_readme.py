@@ -19,11 +19,8 @@ def _anchor(heading: str) -> str:
     return text.replace(" ", "-")
 
 
-USERS_OWN = {"conf/local/"}  # the README tells the user to create it; git ignores it
-
-
 def test_every_file_the_readme_names_is_in_a_clone():
-    named = set(NAMED_PATH.findall(README)) - USERS_OWN
+    named = set(NAMED_PATH.findall(README))
     assert len(named) > 10
     missing = sorted(p for p in named if not (ROOT / p.rstrip("/")).exists())
     assert missing == []

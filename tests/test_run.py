@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -102,6 +103,33 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
     assert_same_checkpoint(_weights(tmp_path / "straight"), _weights(killed))
 
 
+@pytest.mark.slow
+def test_sigterm_leaves_a_checkpoint_of_whole_steps_that_resumes_exactly(tmp_path, tiny_config):
+    """What SLURM's time limit or `docker stop` sends, in the middle of training: the run ends
+    KILLED (status 143) with last.pt at the step it had finished, and resumes from there."""
+    args = with_defaults("data.num_images=960", "train.epochs=4")
+    stopped = tmp_path / "stopped"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gan_lab", *args, f"hydra.run.dir={stopped}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not (stopped / "checkpoints" / "epoch_0001.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the second epoch
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    recorded = json.loads((stopped / "outcome.json").read_text())
+    assert (recorded["status"], recorded["reason"]) == ("KILLED", "terminated")
+    assert _step(_weights(stopped)) == recorded["step"] > 960 // 16  # saved where it stopped
+    resumed = gan_lab_cli(tmp_path, *args, "train.resume=auto", f"hydra.run.dir={stopped}")
+    assert resumed.returncode == 0, resumed.stderr
+    run(tiny_config("data.num_images=960", "train.epochs=4"), tmp_path / "straight")
+    assert_same_checkpoint(_weights(tmp_path / "straight"), _weights(stopped))
+
+
 def test_resume_auto_without_a_checkpoint_starts_fresh(tmp_path, tiny_config):
     run(tiny_config("train.epochs=1", "train.resume=auto"), tmp_path)
     assert _step(_weights(tmp_path)) == STEPS_PER_EPOCH
@@ -189,6 +217,18 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path):
     ] == [True] * 3
     for job in jobs:
         assert (tmp_path / "sweep" / job / "checkpoints" / "last.pt").exists()
+
+
+def test_an_untracked_sweep_with_a_failed_job_finishes_the_others_then_exits_1(tmp_path):
+    result = gan_lab_cli(
+        tmp_path,
+        "-m",
+        *with_defaults("train.epochs=1", "init=normal", "init.std=1e30,0.02"),
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+    assert result.returncode == 1
+    assert "1 of 2 jobs of the sweep did not finish (1 failed, 1 finished)" in result.stderr
+    assert (tmp_path / "sweep" / "1" / "checkpoints" / "last.pt").exists()  # the other job ran
 
 
 def test_replace_keeps_dataclass_configs_usable():

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 from gan_lab.config import compose
 from gan_lab.errors import GanLabError
 from gan_lab.search.space import parse_space
-from gan_lab.search.trial import build, open_storage
+from gan_lab.search.trial import SETTINGS, build, open_storage
 from gan_lab.tracking import tags
 from tests.helpers.cli import gan_lab_cli, run_cli
 from tests.helpers.configs import with_defaults
@@ -90,6 +90,27 @@ def test_an_integer_interval_is_an_integer_distribution():
 )
 def test_samplers_and_pruners_are_optuna_classes_given_by_target(spec, kind):
     assert type(build("hydra.sweeper.pruner", spec)).__name__ == kind
+
+
+def test_a_pruner_given_on_the_command_line_replaces_the_default_whole(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_cli(
+        monkeypatch,
+        "-m",
+        "hydra/sweeper=gan_lab_optuna",
+        "hydra.sweeper.study_name=h",
+        "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.objective=d_loss_real",
+        "hydra.sweeper.pruner={_target_:optuna.pruners.HyperbandPruner,min_resource:1}",
+        "hydra.sweeper.sampler={_target_:optuna.samplers.RandomSampler,seed:3}",
+        "optim.lr=interval(1e-4,1e-3)",
+        *with_defaults("train.epochs=1"),
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+    study = _study(tmp_path / "studies" / "h.journal", "h")
+    pruner = {"_target_": "optuna.pruners.HyperbandPruner", "min_resource": 1}
+    assert study.user_attrs[SETTINGS]["pruner"] == pruner  # not merged into the median's
+    assert study.trials[0].state == TrialState.COMPLETE
 
 
 def test_a_sampler_or_pruner_that_cannot_be_built_is_one_line():

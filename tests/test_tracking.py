@@ -161,12 +161,18 @@ def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store):
 
 
 def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):
-    client, parent, children = tracked_sweep(tmp_path, "init=normal", "init.std=0.02,1e30,0.03")
+    """The sweep finishes its other jobs, then exits 1; a job whose value is invalid (init.std
+    -1: refused before any run exists) is recorded too, with its reason."""
+    client, parent, children = tracked_sweep(
+        tmp_path, "init=normal", "init.std=0.02,1e30,0.03,-1", status=1
+    )
     status = {c.data.params["init.std"]: c.info.status for c in children}
-    assert status == {"0.02": "FINISHED", "1e+30": "FAILED", "0.03": "FINISHED"}
+    assert status == {"0.02": "FINISHED", "1e+30": "FAILED", "0.03": "FINISHED", "-1.0": "FAILED"}
+    invalid = next(c for c in children if c.data.params["init.std"] == "-1.0")
+    assert "init.std=-1" in outcome_of(invalid).error
     assert parent.info.status == "FINISHED"
-    assert parent.data.metrics["jobs_failed"] == 1
-    assert "1 failed" in parent.data.tags[tags.SUMMARY]
+    assert parent.data.metrics["jobs_failed"] == 2
+    assert "2 failed" in parent.data.tags[tags.SUMMARY]
 
 
 @pytest.mark.slow
@@ -257,3 +263,28 @@ def test_a_run_that_fails_before_training_still_leaves_its_record(tiny_config, s
     assert len(runs) == 1 and runs[0].info.status == "FAILED"
     assert runs[0].data.params["data.path"] == str(missing)
     assert "does not exist" in outcome_of(runs[0]).error
+
+
+@pytest.mark.slow
+def test_sixteen_runs_started_at_once_on_a_fresh_store_all_finish(tmp_path):
+    """Plain runs, not a sweep: nothing creates the store first, so the runs race to create and
+    migrate it; a lock beside the sqlite file lets one at a time."""
+    store = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    args = with_defaults("train.max_steps=2", "tracking=mlflow", "tracking.log_model=false")
+    command = [sys.executable, "-m", "gan_lab", *args, f"tracking.uri={store}"]
+    processes = [
+        subprocess.Popen(
+            [*command, f"hydra.run.dir={tmp_path / str(n)}"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(16)
+    ]
+    outputs = [p.communicate(timeout=900)[1] for p in processes]  # reads as they write
+    failures = [out[-500:] for p, out in zip(processes, outputs, strict=True) if p.returncode]
+    assert failures == []
+    client, runs = _runs(store)
+    assert len(runs) == 16 and all(r.info.status == "FINISHED" for r in runs)
+    client.create_experiment("still-healthy")  # the store works for the next run too

@@ -298,3 +298,10 @@ class Config:
         groups = (self.model, self.optim, self.init, self.loss, self.ema, self.augment)
         for group in (*groups, self.train, self.tracking, self.data, self.metrics, self.trial):
             group.check()
+        require(
+            not (self.loss.r1_gamma > 0 and self.train.compile),
+            "train.compile",
+            self.train.compile,
+            "null while loss.r1_gamma > 0: R1 needs a double backward, which a compiled "
+            "discriminator does not support",
+        )

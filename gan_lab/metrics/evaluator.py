@@ -85,6 +85,13 @@ class Reference:
 
     def __init__(self, features: torch.Tensor, stats: dict[str, np.ndarray]) -> None:
         self.features, self.stats = features, stats
+        self._manifolds: dict[int, scores.RealManifold] = {}
+
+    def manifold(self, k: int) -> scores.RealManifold:
+        """The real images' k-NN manifold: the same at every evaluation, so computed once."""
+        if k not in self._manifolds:
+            self._manifolds[k] = scores.real_manifold(self.features, k)
+        return self._manifolds[k]
 
     @classmethod
     def load_or_compute(cls, path: Path, compute: Callable[[], torch.Tensor]) -> Reference:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gan_lab.registry import Registry
@@ -29,17 +30,9 @@ SAMPLES = "eval_samples"  # logged with every evaluation: how many images its sc
 
 # Below these sample counts a score says little, and reports show "too few samples" instead:
 # FID's bias grows as 1/N and is large below a few hundred samples (with fewer than 2048 the
-# covariance is singular, yet FIDs of 500 and more still rank runs scored alike); KID, precision,
-# recall and the quality rates are unbiased, and from 100 samples a rate's standard error is at
-# most 5 points.
-MINIMUM_SAMPLES = {
-    "fid": 500,
-    "best_fid": 500,
-    "kid": 100,
-    "precision": 100,
-    "recall": 100,
-    "quality_good": 100,
-}
+# covariance is singular, yet FIDs of 500 and more still rank runs scored alike); KID and the
+# quality rates are unbiased, and from 100 samples a rate's standard error is at most 5 points.
+MINIMUM_SAMPLES = {"fid": 500, "kid": 100, "quality": 100}
 
 Metric = Callable[["torch.Tensor", "torch.Tensor | None", "Reference", "MetricsConfig"], dict]
 METRICS: Registry[Metric] = Registry("metrics.compute")
@@ -103,37 +96,50 @@ def precision_recall(
     return out["precision"], out["recall"]
 
 
-def realism(generated: torch.Tensor, reference: torch.Tensor, k: int) -> torch.Tensor:
-    """Per-sample realism score (Kynkäänniemi et al. 2019, eq. 3):
-    R(g) = max over real r of radius_k(r) / |g - r|, where radius_k is the distance from r to its
-    k-th nearest real neighbour. As in the paper, the half of the real samples with the largest
-    radii is left out, so outliers do not inflate the manifold. R >= 1: g lies inside the
-    estimated manifold of real images. Written here because torch-fidelity and torchmetrics
-    compute only the aggregate precision and recall."""
+@dataclass
+class RealManifold:
+    """The real images' k-NN manifold (Kynkäänniemi et al. 2019), computed once per reference:
+    the half of the real samples with the smallest k-NN radii (outliers left out, as in the
+    paper), their radii, and the median distance between a real sample and its nearest one."""
+
+    features: torch.Tensor
+    radii: torch.Tensor
+    spacing: float
+
+
+def real_manifold(reference: torch.Tensor, k: int) -> RealManifold:
     import torch
 
     reference = reference.float()
-    radii = torch.cdist(reference, reference).kthvalue(k + 1, dim=1).values  # +1: itself
+    distances = torch.cdist(reference, reference)
+    nearest = distances.topk(k + 1, dim=1, largest=False).values  # [:, 0]: itself
+    radii, spacing = nearest[:, k], nearest[:, 1].median().item()
     keep = radii <= radii.median()
-    reference, radii = reference[keep], radii[keep]
+    return RealManifold(reference[keep], radii[keep], spacing)
+
+
+def realism(generated: torch.Tensor, manifold: RealManifold) -> torch.Tensor:
+    """Per-sample realism score (Kynkäänniemi et al. 2019, eq. 3):
+    R(g) = max over real r of radius_k(r) / |g - r|. R >= 1: g lies inside the estimated
+    manifold of real images. Written here because torch-fidelity and torchmetrics compute only
+    the aggregate precision and recall."""
+    import torch
+
     scores = []
     for batch in generated.float().split(1000):
-        distances = torch.cdist(batch, reference).clamp_min(1e-12)
-        scores.append((radii[None, :] / distances).max(dim=1).values)
+        distances = torch.cdist(batch, manifold.features).clamp_min(1e-12)
+        scores.append((manifold.radii[None, :] / distances).max(dim=1).values)
     return torch.cat(scores)
 
 
-def repeated(generated: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+def repeated(generated: torch.Tensor, spacing: float) -> torch.Tensor:
     """Which generated samples another generated sample nearly repeats: closer to it than half
-    the median distance between a real image and its nearest real neighbour. A realism score
-    judges each sample alone, so a generator that makes one flat colour or one image over and
-    over can score as realistic; such samples count as poor (they show the same thing), and a
-    collapsed generator gets no good or decent samples at all."""
+    `spacing` (the median distance between a real image and its nearest real neighbour). A
+    realism score judges each sample alone, so a generator that makes one flat colour or one
+    image over and over can score as realistic; such samples count as poor (they show the same
+    thing), and a collapsed generator gets no good or decent samples at all."""
     import torch
 
-    real = torch.cdist(reference.float(), reference.float())
-    real.fill_diagonal_(float("inf"))
-    spacing = real.min(dim=1).values.median()
     generated = generated.float()
     nearest = []
     for start in range(0, len(generated), 1000):
@@ -190,8 +196,9 @@ def _pr(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str,
 
 @METRICS.register("quality")
 def _quality(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
-    scores = realism(features, reference.features, cfg.neighborhood)
-    repeats = repeated(features, reference.features)
+    manifold = reference.manifold(cfg.neighborhood)
+    scores = realism(features, manifold)
+    repeats = repeated(features, manifold.spacing)
     scores[repeats] = 0.0
     rates = quality_rates(scores, *cfg.quality_thresholds)
     return {**rates, "quality_repeated": repeats.float().mean().item()}

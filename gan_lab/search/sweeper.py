@@ -45,6 +45,10 @@ FINISHED_STATES = (
 )
 
 
+SAMPLER = {"_target_": "optuna.samplers.TPESampler", "seed": 0}
+PRUNER = {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 3, "n_warmup_steps": 1}
+
+
 @dataclass
 class OptunaSweeperConf:
     _target_: str = TARGET
@@ -59,20 +63,13 @@ class OptunaSweeperConf:
     objective: str = "fid"  # a metric of the run's result: fid (the last), best_fid, kid, ...
     n_trials: int = 20  # finished trials the study should have
     n_jobs: int = 1  # trials at once (more than 1 needs a parallel launcher)
-    # Optuna's own sampler and pruner, as Hydra instantiates objects: _target_ and arguments.
+    # Optuna's own sampler and pruner, as Hydra instantiates objects: _target_ and arguments
+    # (null: SAMPLER, PRUNER below; a spec given replaces them whole, it is not merged with them).
     # TPE gets constant_liar=true when trials run in parallel, unless it is set; a sampler's seed
-    # moves on by the trials a resumed study already has, so that it draws new points.
-    sampler: Any = field(
-        default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": 0}
-    )
-    # The pruner judges each trial's objective after every evaluation (step = epoch, from 1)
-    pruner: Any = field(
-        default_factory=lambda: {
-            "_target_": "optuna.pruners.MedianPruner",
-            "n_startup_trials": 3,
-            "n_warmup_steps": 1,
-        }
-    )
+    # moves on by the trials a resumed study already has, so that it draws new points. The pruner
+    # judges each trial's objective after every evaluation (step = epoch, from 1).
+    sampler: Any = None
+    pruner: Any = None
     params: dict[str, str] = field(default_factory=dict)
 
 
@@ -121,7 +118,7 @@ class OptunaSweeper(Sweeper):
         spec = conf.storage or str(Path("studies") / f"{conf.study_name}.journal")
         if "://" not in spec:
             spec = str(Path(spec).resolve())  # jobs in other folders or processes find it too
-        pruner = plain(conf.pruner)
+        pruner = plain(conf.pruner or PRUNER)
         study = optuna.create_study(
             study_name=conf.study_name,
             storage=open_storage(spec),
@@ -131,7 +128,7 @@ class OptunaSweeper(Sweeper):
         )
         # What each trial's job needs to judge itself (gan_lab.search.trial.TrialJudge)
         study.set_user_attr(SETTINGS, {"objective": conf.objective, "pruner": pruner})
-        sampler = plain(conf.sampler)
+        sampler = plain(conf.sampler or SAMPLER)
         if sampler.get("seed") is not None:
             sampler["seed"] += len(study.trials)
         if conf.n_jobs > 1 and sampler.get("_target_", "").endswith("TPESampler"):

@@ -11,6 +11,7 @@ from gan_lab.tracking.tracker import (
     environment_tags,
     flatten,
     open_tracker,
+    recorded_run_id,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "environment_tags",
     "flatten",
     "open_tracker",
+    "recorded_run_id",
 ]

@@ -63,11 +63,15 @@ class LocalTracker:
     ) -> None:
         pass  # checkpoints/best.pt and last.pt are the run folder's generators
 
-    def metric_history(self, keys: list[str]) -> History:
+    def has_model(self) -> bool:
+        return False
+
+    def metric_history(self, keys: list[str] | None) -> History:
+        """The points of `keys` (None: of every metric), as logged, repeats and all."""
         history: History = defaultdict(list)
         with self.path.open(newline="") as f:
             for row in csv.DictReader(f):
-                if row["name"] in keys:
+                if keys is None or row["name"] in keys:
                     history[row["name"]].append((int(row["step"]), float(row["value"])))
         return dict(history)
 

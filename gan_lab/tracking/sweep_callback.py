@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -29,6 +30,10 @@ class MlflowSweepCallback(Callback):
         self.saved_env: dict[str, str | None] = {}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _LAST_SWEEP.clear()
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+        # a search's failed trials are part of searching: its exit status stays 0
+        _LAST_SWEEP["search"] = config.hydra.runtime.choices["hydra/sweeper"] == "gan_lab_optuna"
         if config.tracking.name != "mlflow":
             return
         from gan_lab.tracking.mlflow_tracker import connect, experiment_id, resolve_uri
@@ -63,9 +68,12 @@ class MlflowSweepCallback(Callback):
         log.info("MLflow sweep run %s in %s", self.parent_run_id, uri)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self.parent_run_id is None:
+        if self.parent_run_id is None:  # untracked: the jobs' outcome.json files say
+            counts = folder_status_counts(self.sweep_dir)
+            _LAST_SWEEP.update(counts=counts, where=str(self.sweep_dir))
             return
         counts = child_status_counts(self.client, self.parent_run_id)
+        _LAST_SWEEP.update(counts=counts, where=f"MLflow run {self.parent_run_id}")
         total = sum(counts.values())
         summary = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
         self.client.log_metric(self.parent_run_id, "jobs", total)
@@ -79,6 +87,38 @@ class MlflowSweepCallback(Callback):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+# How the last multirun of this process ended, for the command line's exit status
+_LAST_SWEEP: dict[str, Any] = {}
+
+
+def sweep_failures() -> str | None:
+    """A line saying how many jobs of the sweep that just ended failed or were killed, or None
+    when none did (or no sweep ran, or it was a search)."""
+    if _LAST_SWEEP.get("search"):
+        return None
+    counts = _LAST_SWEEP.get("counts", {})
+    bad = sum(counts.get(status, 0) for status in ("FAILED", "KILLED", "RUNNING"))
+    if not bad:
+        return None
+    return (
+        f"{bad} of {sum(counts.values())} jobs of the sweep did not finish "
+        f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))}): "
+        f"see {_LAST_SWEEP['where']}"
+    )
+
+
+def folder_status_counts(sweep_dir: Path) -> dict[str, int]:
+    """How the jobs of an untracked sweep ended, from their outcome.json files."""
+    from gan_lab.outcome import RunResult
+    from gan_lab.tracking.local import OUTCOME_FILE
+
+    counts: dict[str, int] = {}
+    for path in sweep_dir.glob(f"*/{OUTCOME_FILE}"):
+        status = RunResult.from_json(path.read_text()).status.value
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 def swept_keys(config: DictConfig) -> list[str]:

@@ -28,6 +28,14 @@ SWEEP_ID_ENV = "GAN_LAB_SWEEP_ID"
 SWEPT_ENV = "GAN_LAB_SWEPT"  # the keys the sweep varies, comma-separated: the jobs' run names
 
 History = dict[str, list[tuple[int, float]]]  # metric -> (step, value) points
+RUN_ID_FILE = ".mlflow_run_id"  # in a run folder: the MLflow run it logs to
+
+
+def recorded_run_id(run_dir: Path) -> str | None:
+    """The MLflow run a run folder logged to, even where no checkpoint names it yet (a run killed
+    before its first checkpoint)."""
+    path = Path(run_dir) / RUN_ID_FILE
+    return path.read_text().strip() or None if path.is_file() else None
 
 
 @dataclass
@@ -67,6 +75,10 @@ class Tracker(Protocol):
         """The run's generator (from `epoch`) as a servable model, registered if named."""
         ...
 
+    def has_model(self) -> bool:
+        """Whether the run already has its logged generator (it had ended, and is resumed)."""
+        ...
+
     def metric_history(self, keys: list[str]) -> History: ...
 
     def finish(self, result: RunResult) -> None:
@@ -88,7 +100,13 @@ def open_tracker(
         run_tags[tags.SWEEP_ID] = os.environ[SWEEP_ID_ENV]
         run_tags[tags.SWEPT] = os.environ.get(SWEPT_ENV, "")
     return MlflowTracker(
-        cfg.uri, cfg.experiment, info.name, run_tags, os.environ.get(PARENT_RUN_ENV), resume_run_id
+        cfg.uri,
+        cfg.experiment,
+        info.name,
+        run_tags,
+        run_dir,
+        os.environ.get(PARENT_RUN_ENV),
+        resume_run_id,
     )
 
 

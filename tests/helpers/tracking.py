@@ -27,9 +27,10 @@ def parent_and_children(runs: list) -> tuple:
     return parent, children
 
 
-def tracked_sweep(tmp_path: Path, *args: str):
+def tracked_sweep(tmp_path: Path, *args: str, status: int = 0):
     """`python -m gan_lab -m <args>` on the tiny model with metrics off, tracked in a new sqlite
-    store in tmp_path. Returns the MLflow client, the sweep's parent run and its children."""
+    store in tmp_path, exiting with `status`. Returns the MLflow client, the sweep's parent run
+    and its children."""
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = gan_lab_cli(
         tmp_path,
@@ -41,6 +42,6 @@ def tracked_sweep(tmp_path: Path, *args: str):
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
         *args,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == status, result.stderr[-3000:]
     client, runs = runs_of(store)
     return (client, *parent_and_children(runs))
