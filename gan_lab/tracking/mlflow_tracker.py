@@ -44,6 +44,12 @@ _PARAM_LENGTH = 6000  # MLflow's limit for a param value
 # Characters MLflow refuses in a logged model's name, and the longest name it takes
 _NOT_IN_MODEL_NAMES = re.compile(r"[/:.%\"']")
 _MODEL_NAME_LENGTH = 200
+_RUN_NAME_LENGTH = 250
+
+
+def run_name_of(name: str) -> str:
+    """A run name MLflow's every store takes: PostgreSQL's holds 250 characters (sqlite's any)."""
+    return name if len(name) <= _RUN_NAME_LENGTH else name[: _RUN_NAME_LENGTH - 3] + "..."
 
 
 def model_name(run_name: str) -> str:
@@ -93,6 +99,8 @@ def connect(uri: str) -> MlflowClient:
     if uri.startswith(("http://", "https://")):
         for key, value in HTTP_SETTINGS.items():
             os.environ.setdefault(key, value)
+        # a warning per retry of every call: the tracker says it once, in its own line
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     client = MlflowClient(uri)
     try:
         with _store_lock(uri):
@@ -162,7 +170,7 @@ class MlflowTracker:
             if parent_run_id:
                 tags = {**tags, tag.PARENT_RUN_ID: parent_run_id}
             run = self.client.create_run(
-                experiment_id(self.client, experiment), run_name=run_name, tags=tags
+                experiment_id(self.client, experiment), run_name=run_name_of(run_name), tags=tags
             )
             self.run_id, self.run_name = run.info.run_id, run.info.run_name
         # kept in the run folder, so that a run killed before its first checkpoint resumes into

@@ -36,16 +36,22 @@ class MlflowSweepCallback(Callback):
         _LAST_SWEEP["search"] = config.hydra.runtime.choices["hydra/sweeper"] == "gan_lab_optuna"
         if config.tracking.name != "mlflow":
             return
-        from gan_lab.tracking.mlflow_tracker import connect, experiment_id, resolve_uri
+        from gan_lab.tracking.mlflow_tracker import (
+            connect,
+            experiment_id,
+            resolve_uri,
+            run_name_of,
+        )
 
         uri = resolve_uri(config.tracking.uri)
         self.client = connect(uri)  # creates and migrates a new store here, once
         hydra = config.hydra  # HydraConfig.get() is not set yet when a multirun starts
         sweep_overrides = " ".join(hydra.overrides.task)
         sweep_id = str(hydra.sweep.dir)
+        swept = swept_keys(config)
         parent = self.client.create_run(
             experiment_id(self.client, config.tracking.experiment),
-            run_name=f"sweep {sweep_overrides}" if sweep_overrides else "sweep",
+            run_name=run_name_of(f"sweep {', '.join(swept)}" if swept else "sweep"),
             tags={
                 tags.KIND: "sweep",
                 tags.SWEEP_ID: sweep_id,
@@ -55,7 +61,6 @@ class MlflowSweepCallback(Callback):
             },
         )
         self.parent_run_id = parent.info.run_id
-        swept = swept_keys(config)
         self.client.set_tag(self.parent_run_id, tags.SWEPT, ",".join(swept))
         handed_down = {
             "MLFLOW_TRACKING_URI": uri,
