@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import hydra
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
@@ -25,7 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from gan_lab.config import CONF_DIR, Config, plain_presets, register_schema, to_config
 from gan_lab.errors import GanLabError, Terminated
 from gan_lab.outcome import Reason, RunResult, Status
-from gan_lab.tracking.sweep_callback import sweep_failures
+from gan_lab.tracking.sweep_callback import end_interrupted_sweep, sweep_failures
 
 register_schema()
 log = logging.getLogger("gan_lab")
@@ -130,6 +131,15 @@ def describe_config_error(error: BaseException) -> str:
         key = getattr(cause, "full_key", None)
         message = _first_line(str(cause))
         if "not in struct" in message or "Key '" in message and "not" in message:
+            parent = str(key).rsplit(".", 1)[0]
+            if parent in ("hydra.sweeper.sampler", "hydra.sweeper.pruner"):
+                example = (
+                    "_target_:optuna.samplers.TPESampler,seed:1"
+                    if parent.endswith("sampler")
+                    else "_target_:optuna.pruners.MedianPruner,n_startup_trials:2"
+                )
+                whole = f"{parent}={{{example}}}"
+                return f"unknown config key '{key}': {parent} is given whole, e.g. {whole}"
             return (
                 f"unknown config key '{key}': check the spelling, or list the keys with --cfg job"
             )
@@ -138,6 +148,15 @@ def describe_config_error(error: BaseException) -> str:
         key = getattr(error, "full_key", None)
         return f"{key}: {_first_line(str(error))}" if key else _first_line(str(error))
     return _first_line(str(error))
+
+
+def describe_yaml_error(error: yaml.YAMLError) -> str:
+    """'<file>, line 4, column 4: expected ',' or ']', but got ':'' from PyYAML's several lines."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or _first_line(str(error))
+    if mark is None:
+        return problem
+    return f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def _exit_with(message: str) -> NoReturn:
@@ -169,13 +188,27 @@ def main() -> None:
         if failed:
             print(f"gan-lab: {failed}", file=sys.stderr)
             sys.exit(1)
+    except KeyboardInterrupt:
+        end_interrupted_sweep("KILLED", "Ctrl-C")
+        raise
     except Terminated:
+        end_interrupted_sweep("KILLED", "SIGTERM")
         print("gan-lab: stopped by SIGTERM; the run is recorded KILLED", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
     except GanLabError as error:
+        end_interrupted_sweep("FAILED", str(error))
         _exit_with(f"gan-lab: error: {error}")
     except HydraException as error:
+        end_interrupted_sweep("FAILED", describe_config_error(error))
         _exit_with(f"gan-lab: config error: {describe_config_error(error)}")
+    except yaml.YAMLError as error:  # a config file that is not YAML: its place, in one line
+        _exit_with(f"gan-lab: config error: {describe_yaml_error(error)}")
+    except OSError as error:  # an output folder that cannot be written, a full disk
+        where = f" {error.filename}" if error.filename else ""
+        _exit_with(
+            f"gan-lab: error: cannot write{where}: {error.strerror or error}: choose a folder "
+            "that can be written (hydra.run.dir=..., hydra.sweep.dir=...) or free some space"
+        )
 
 
 if __name__ == "__main__":

@@ -76,6 +76,8 @@ def test_bad_values_name_their_key(override, key):
 
 def _cli(capsys, monkeypatch, tmp_path, *args: str) -> tuple[int, str]:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "not_a_database.txt").write_text("plain text")
+    (tmp_path / "a_file").write_text("where a folder was wanted")
     monkeypatch.setattr(
         sys, "argv", ["gan-lab", *args, "train.max_steps=1", "train.progress=false"]
     )
@@ -100,6 +102,8 @@ def _cli(capsys, monkeypatch, tmp_path, *args: str) -> tuple[int, str]:
         (["model=nope"], "choose one of: animal_faces28"),
         (["model=cifar_dcgan32", "data.size=64"], "generates 3x32x32 images"),
         (["train.resume=/nonexistent/last.pt"], "/nonexistent/last.pt"),
+        (["tracking=mlflow", "tracking.uri=sqlite:///not_a_database.txt"], "is not a database"),
+        (["hydra.run.dir=a_file/run"], "cannot write a_file/run: Not a directory"),
     ],
 )
 def test_command_line_errors_are_one_line_with_status_2(
@@ -110,6 +114,18 @@ def test_command_line_errors_are_one_line_with_status_2(
     assert len(err.splitlines()) == 1, err
     assert expected in err
     assert "Traceback" not in err
+
+
+def test_a_config_file_that_is_not_yaml_is_one_line_naming_its_place(capsys, monkeypatch, tmp_path):
+    (tmp_path / "mine" / "local").mkdir(parents=True)
+    broken = tmp_path / "mine" / "local" / "default.yaml"
+    broken.write_text("# @package _global_\ndata:\n  cache_dir: [unclosed\n  x: 1\n")
+    monkeypatch.setenv("GAN_LAB_CONFIG_DIR", str(tmp_path / "mine"))
+    code, err = _cli(capsys, monkeypatch, tmp_path, "tracking=none")
+    assert code == 2
+    assert err == (
+        f"gan-lab: config error: {broken}, line 4, column 4: expected ',' or ']', but got ':'"
+    )
 
 
 def test_a_bad_value_never_starts_training(capsys, monkeypatch, tmp_path):

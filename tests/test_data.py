@@ -58,7 +58,9 @@ def _data(tmp_path, *overrides: str):
 
 
 def _load(data, size: int | None = None, channels: int = 3) -> torch.Tensor:
-    return load_images(data, (channels, size or data.size, size or data.size)).images
+    """The images as a run of the default model (dcgan32: 32x32) would load them."""
+    size = size or data.size or 32
+    return load_images(data, (channels, size, size)).images
 
 
 def test_a_folder_with_class_folders(tmp_path):
@@ -356,7 +358,7 @@ def test_celeba_in_torchvisions_layout_with_the_seeds_crop(tmp_path):
         f"data.cache_dir={tmp_path / 'c'}",
         "data.limit=2",
     ).data
-    images = _load(data)
+    images = _load(data, 64)  # celeba64's size
     assert images.shape == (2, 3, 64, 64)
     assert images.float().mean() > 190  # only the face box, no background
 
@@ -406,3 +408,24 @@ def test_training_on_an_image_folder(tmp_path, tiny_config):
     assert result.status == "FINISHED"
     assert (tmp_path / "run" / "samples" / "epoch_0001.png").exists()
     assert np.isfinite(list(result.metrics.values())).all()
+
+
+def test_images_of_more_than_8_bits_are_scaled_down_not_clipped(tmp_path):
+    """A 16-bit PNG and a float TIFF of mid grey decode to mid grey (Pillow's convert() would
+    clip them to white and to black); a float image outside [0, 1] is skipped and counted."""
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    Image.fromarray(np.full((20, 20), 32768, dtype=np.uint16)).save(folder / "a.png")
+    Image.fromarray(np.full((20, 20), 0.5, dtype=np.float32), "F").save(folder / "b.tiff")
+    Image.fromarray(np.full((20, 20), 7.0, dtype=np.float32), "F").save(folder / "c.tiff")
+    images = _load(_data(tmp_path, f"data.path={folder}", "data.size=16"))
+    assert images.shape == (2, 3, 16, 16)  # c.tiff skipped
+    assert ((images.float() - 128).abs() <= 1).all()
+
+
+def test_a_folder_follows_the_models_size_unless_both_are_set(tmp_path):
+    root = _animal_folder(tmp_path / "afhq")
+    for model, size in (("dcgan32", 32), ("dcgan64", 64), ("animal_faces28", 28)):
+        config = compose("data=folder", f"data.path={root}", f"model={model}")
+        generator_shape = Generator(config.model).output_shape
+        assert image_shape(config.data, generator_shape) == (3, size, size)

@@ -140,7 +140,7 @@ def test_every_ending_of_a_search_is_the_same_in_optuna_mlflow_and_the_report(
         "hydra/sweeper=gan_lab_optuna",
         "hydra.sweeper.study_name=s",
         f"hydra.sweeper.n_trials={len(IN_A_SEARCH)}",
-        "hydra.sweeper.pruner.n_startup_trials=1",
+        "hydra.sweeper.pruner={_target_:optuna.pruners.MedianPruner,n_startup_trials:1,n_warmup_steps:1}",
         f"train.seed=choice({','.join(map(str, IN_A_SEARCH))})",
         *args,
     )

@@ -90,6 +90,34 @@ def test_the_slurm_launcher_asks_for_one_gpu_per_task():
     assert (launcher.gpus_per_task, launcher.partition, launcher.timeout_min) == (1, "gpu", 240)
 
 
+def test_the_servers_the_project_starts_itself_listen_on_loopback():
+    makefile = (ROOT / "Makefile").read_text()
+    assert makefile.count("--host 127.0.0.1") == 2  # make ui, make dashboard
+    config = yaml.safe_load((ROOT / "conf" / "hydra" / "launcher" / "ray.yaml").read_text())
+    init = config["ray"]["init"]
+    assert init["include_dashboard"] is False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_RAY, reason="the ray extra is not installed")
+def test_a_local_ray_instance_wants_a_token_and_has_no_dashboard():
+    """What the launcher's init settings start: token authentication on and no dashboard (its
+    gRPC servers listen on every interface in Ray 2.60: see README, Scaling out)."""
+    launcher = ROOT / "conf" / "hydra" / "launcher" / "ray.yaml"
+    code = (
+        "import ray, yaml\n"
+        f"init = yaml.safe_load(open({str(launcher)!r}))['ray']['init']\n"
+        "context = ray.init(num_cpus=1, include_dashboard=init['include_dashboard'])\n"
+        "from ray._private.authentication.authentication_utils import is_token_auth_enabled\n"
+        "print(context.dashboard_url or 'none', is_token_auth_enabled())\n"
+        "ray.shutdown()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["none", "True"]
+
+
 def test_the_ray_launcher_asks_for_a_gpu_per_job_only_where_there_are_gpus():
     from gan_lab.devices import gpus_per_job
 

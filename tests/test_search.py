@@ -16,7 +16,7 @@ from gan_lab.tracking import tags
 from tests.helpers.cli import gan_lab_cli, run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics
-from tests.helpers.tracking import tracked_sweep
+from tests.helpers.tracking import runs_of, tracked_sweep
 
 
 def _study(journal, name: str = "s") -> optuna.Study:
@@ -49,8 +49,7 @@ SEARCH = [
     "-m",
     "hydra/sweeper=gan_lab_optuna",
     "hydra.sweeper.study_name=s",
-    "hydra.sweeper.pruner.n_startup_trials=2",
-    "hydra.sweeper.pruner.n_warmup_steps=2",
+    "hydra.sweeper.pruner={_target_:optuna.pruners.MedianPruner,n_startup_trials:2,n_warmup_steps:2}",
     "optim.lr=0.002",
     "optim.lr_g=choice(0.002,0.001,1e-12)",
     "init.std=choice(0.02,1e+30)",
@@ -183,6 +182,22 @@ def test_an_interrupted_trial_runs_again(tmp_path, monkeypatch):
     assert trials[1].params == interrupted.params  # the same point, asked again
 
 
+def test_a_pruner_setting_alone_says_the_pruner_is_given_whole(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        run_cli(
+            monkeypatch,
+            "-m",
+            "hydra/sweeper=gan_lab_optuna",
+            "hydra.sweeper.pruner.n_startup_trials=2",
+            "optim.lr=interval(1e-4,1e-3)",
+            *with_defaults(),
+        )
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "hydra.sweeper.pruner is given whole" in err
+
+
 def test_more_jobs_than_one_need_a_parallel_launcher(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exited:
@@ -220,3 +235,54 @@ def test_trials_run_in_parallel_through_the_joblib_launcher_as_child_runs(tmp_pa
     runs = {int(r.data.tags[tags.TRIAL]): r.info.run_id for r in children}
     assert {t.number: t.user_attrs["mlflow_run_id"] for t in trials} == runs
     assert study.sampler._constant_liar  # TPE spreads trials that run at once
+
+
+def _search_cli(tmp_path, *extra: str):
+    return gan_lab_cli(
+        tmp_path,
+        "-m",
+        "hydra/sweeper=gan_lab_optuna",
+        "hydra.sweeper.study_name=s",
+        "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.objective=d_loss_real",
+        "optim.lr=interval(1e-4,1e-3)",
+        *with_defaults("train.epochs=1", *extra),
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+
+
+def test_a_second_search_of_a_study_that_runs_refuses_in_one_line(tmp_path):
+    from filelock import FileLock
+
+    (tmp_path / "studies").mkdir()
+    with FileLock(str(tmp_path / "studies" / "s.lock")):  # as a first search holds it
+        result = _search_cli(tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "gan-lab: error: study s is being run by another search (lock studies/s.lock): wait "
+        "for it to end, or give this one another hydra.sweeper.study_name"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (lambda text: text[:-25], "ends in a torn line"),
+        (lambda text: "garbage{{\n" + text, "cannot be read (JSONDecodeError"),
+    ],
+)
+def test_a_damaged_journal_is_one_line_and_left_as_it_is(tmp_path, damage, says):
+    journal = tmp_path / "studies" / "s.journal"
+    study = optuna.create_study(study_name="s", storage=open_storage(str(journal)))
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    journal.write_text(damage(journal.read_text()))
+    before = journal.read_bytes()
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = _search_cli(tmp_path, "tracking=mlflow", f"tracking.uri={store}")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert says in line and str(journal.relative_to(tmp_path)) in line
+    assert journal.read_bytes() == before  # never made worse
+    _, runs = runs_of(store)
+    (parent,) = runs  # no trial ran; the search's parent run is ended, not left RUNNING
+    assert parent.info.status == "FAILED"

@@ -22,8 +22,9 @@ from gan_lab.errors import require, require_choice
 class DataConfig:
     name: str = MISSING  # a registered data set: synthetic, folder, cifar10, ...
     path: str | None = None  # a folder or a .zip file of images (data sets other than synthetic)
-    size: int | None = None  # null: the model's output size (built-in data only)
-    channels: int | None = None  # null: the model's channels
+    # null: the model's image size and channels; set, they must match the model's
+    size: int | None = None
+    channels: int | None = None
     classes: list[str] | None = None  # keep these class sub-folders (CIFAR-10: class names)
     crop: list[int] | None = None  # box [left, upper, right, lower] in source pixels, as PIL's
     resize_mode: str = "center_crop"  # center_crop | pad (to square, black) | stretch
@@ -64,7 +65,6 @@ class DataConfig:
                 "a box [left, upper, right, lower] with left < right and upper < lower",
             )
         if DATASETS[self.name].files:
-            require(self.size is not None, "data.size", self.size, f"the size for {self.name}")
             require(bool(self.path), "data.path", self.path, "the folder or .zip of the images")
 
 

@@ -25,15 +25,15 @@ from gan_lab.registry import Registry
 class DataSource:
     load: Callable[[DataConfig, Preprocess], DataSet]
     home: str  # where a user gets it, for the error when data.path holds nothing
-    files: bool = True  # read from data.path at data.size (not built in)
+    files: bool = True  # read from data.path (not built in)
 
 
 DATASETS: Registry[DataSource] = Registry("data.name")
 
 
 def image_shape(data: DataConfig, model_shape: tuple[int, int, int]) -> tuple[int, int, int]:
-    """The (channels, size, size) the data set will have: null size or channels (synthetic data;
-    the checks require a size elsewhere) follow the model's."""
+    """The (channels, size, size) the data set will have: a null size or channels follows the
+    model's."""
     channels = data.channels if data.channels is not None else model_shape[0]
     size = data.size if data.size is not None else model_shape[1]
     return channels, size, size

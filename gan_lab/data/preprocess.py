@@ -22,11 +22,33 @@ class Preprocess:
     resize_mode: str = "center_crop"
 
 
+# Pillow's one-channel modes of more than 8 bits, and their largest value: convert() clips them
+# to 255 (a 16-bit grey turns white), so they are scaled to 8 bits here.
+_DEEP_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """An image of 16-bit or 32-bit integers, or of floats in [0, 1], as 8-bit grey; others as
+    they are. Floats outside [0, 1] have no one meaning: such a file is refused (and skipped
+    with the corrupt ones)."""
+    if image.mode in _DEEP_MODES:
+        array = np.asarray(image).astype(np.float64)
+        top = _DEEP_MODES[image.mode] if array.max() <= 65535 else 2**32 - 1
+        return Image.fromarray(np.round(array / top * 255).astype(np.uint8), "L")
+    if image.mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        if not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
+            raise ValueError("a floating-point image with values outside [0, 1]")
+        return Image.fromarray(np.round(array * 255).astype(np.uint8), "L")
+    return image
+
+
 def decode(data: bytes, channels: int) -> torch.Tensor:
     """uint8 (channels, H, W); raises on a corrupt, truncated or foreign file. Pillow decodes
-    (torchvision's decoders are deprecated since 0.29); grey is Pillow's ITU-R 601 luma."""
+    (torchvision's decoders are deprecated since 0.29); grey is Pillow's ITU-R 601 luma; images
+    of more than 8 bits a channel are scaled down, not clipped."""
     with Image.open(io.BytesIO(data)) as image:
-        array = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+        array = np.asarray(_eight_bit(image).convert("L" if channels == 1 else "RGB"))
     return torch.from_numpy(array.reshape(*array.shape[:2], channels).copy()).permute(2, 0, 1)
 
 

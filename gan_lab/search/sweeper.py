@@ -144,6 +144,24 @@ class OptunaSweeper(Sweeper):
                 "hydra/launcher=joblib (or ray, slurm)"
             )
         space = parse_space(dict(conf.params), arguments)
+        # Held while this search runs: a second search of the same study refuses in one line
+        # instead of rerunning this one's running trials as interrupted ones.
+        from filelock import FileLock, Timeout
+
+        where = Path(conf.storage) if conf.storage and "://" not in conf.storage else None
+        lock = (where or Path("studies") / conf.study_name).with_suffix(".lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(lock), timeout=0):
+                return self._search(space)
+        except Timeout:
+            raise GanLabError(
+                f"study {conf.study_name} is being run by another search (lock {lock}): wait "
+                "for it to end, or give this one another hydra.sweeper.study_name"
+            ) from None
+
+    def _search(self, space) -> list[JobReturn]:
+        conf = self.conf
         study, spec = self._study()
         requeued = requeue_interrupted(study)
         todo = max(conf.n_trials - finished_count(study), 0)

@@ -49,8 +49,25 @@ def open_storage(spec: str):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    Path(spec).parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(spec))
+    path = Path(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as journal:
+            journal.seek(-1, 2)
+            torn = journal.read(1) != b"\n"
+        if torn:  # Optuna would append its next record onto the torn line: unreadable for good
+            raise GanLabError(
+                f"the study journal {spec} ends in a torn line (a write was cut off): remove its "
+                "last line, after the last line break, and run again; it is left as it is"
+            )
+    try:
+        return JournalStorage(JournalFileBackend(spec))
+    except Exception as error:  # Optuna raises JSON and its own errors for a damaged journal
+        raise GanLabError(
+            f"the study journal {spec} cannot be read ({type(error).__name__}: "
+            f"{str(error).splitlines()[0]}): restore it, or give the search another "
+            "hydra.sweeper.study_name or hydra.sweeper.storage; it is left as it is"
+        ) from error
 
 
 def _invalid(objective: str, value: float | None, when: str) -> RunResult:

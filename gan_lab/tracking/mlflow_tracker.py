@@ -101,9 +101,9 @@ def connect(uri: str) -> MlflowClient:
             os.environ.setdefault(key, value)
         # a warning per retry of every call: the tracker says it once, in its own line
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    client = MlflowClient(uri)
     try:
         with _store_lock(uri):
+            client = MlflowClient(uri)
             client.search_experiments(max_results=1)  # opens the store: creates a new schema
     except Exception as error:  # MLflow raises many types for an unreachable or broken store
         raise GanLabError(

@@ -61,6 +61,7 @@ class MlflowSweepCallback(Callback):
             },
         )
         self.parent_run_id = parent.info.run_id
+        _LAST_SWEEP.update(client=self.client, parent=self.parent_run_id)
         self.client.set_tag(self.parent_run_id, tags.SWEPT, ",".join(swept))
         handed_down = {
             "MLFLOW_TRACKING_URI": uri,
@@ -78,7 +79,7 @@ class MlflowSweepCallback(Callback):
             _LAST_SWEEP.update(counts=counts, where=str(self.sweep_dir))
             return
         counts = child_status_counts(self.client, self.parent_run_id)
-        _LAST_SWEEP.update(counts=counts, where=f"MLflow run {self.parent_run_id}")
+        _LAST_SWEEP.update(counts=counts, where=f"MLflow run {self.parent_run_id}", parent=None)
         total = sum(counts.values())
         summary = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
         self.client.log_metric(self.parent_run_id, "jobs", total)
@@ -96,6 +97,21 @@ class MlflowSweepCallback(Callback):
 
 # How the last multirun of this process ended, for the command line's exit status
 _LAST_SWEEP: dict[str, Any] = {}
+
+
+def end_interrupted_sweep(status: str, why: str) -> None:
+    """End the parent run of a sweep that stopped before its end (Ctrl-C, SIGTERM, an error of
+    the sweeper): Hydra calls no callback then, and the parent would stay RUNNING."""
+    parent = _LAST_SWEEP.get("parent")
+    if parent is None:
+        return
+    client = _LAST_SWEEP["client"]
+    try:
+        client.set_tag(parent, tags.SUMMARY, f"stopped: {why}")
+        client.set_terminated(parent, status)
+    except Exception as error:  # the store itself may be what failed
+        log.error("the sweep's MLflow run %s could not be ended: %s", parent, error)
+    _LAST_SWEEP["parent"] = None
 
 
 def sweep_failures() -> str | None:
