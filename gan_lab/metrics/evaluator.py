@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from gan_lab.config import MetricsConfig
 from gan_lab.files import atomic_write
+from gan_lab.devices import native_bf16
 from gan_lab.metrics import scores
 from gan_lab.metrics.inception import EXTRACTOR_NAME, find_weights, shared_network
 from gan_lab.sampling import generate
@@ -114,6 +115,15 @@ class Reference:
         return cls(features, stats)
 
 
+def own_rng(device: torch.device):
+    """Scoring leaves the training's random streams where they were: building the Inception
+    network initialises its layers from the global RNG before loading its weights, and it is
+    built at the first evaluation or not at all (cached reference), so a run would otherwise
+    train differently after a first evaluation, by whether a cache existed, or on resume."""
+    devices = [device] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices, device_type=device.type)
+
+
 class Evaluator:
     """Scores generators against one data set: the metrics named in metrics.compute. The
     Inception network is built when first needed: a run whose reference statistics are cached
@@ -141,6 +151,8 @@ class Evaluator:
             )
         if "fid" in cfg.compute:
             scores.warn_if_few(self.count)
+        if cfg.precision == "bf16" and not native_bf16(device):
+            log.warning("metrics.precision=bf16: this %s emulates bf16, slower than fp32", device)
         name = extractor.name if extractor else EXTRACTOR_NAME
         key = f"{REFERENCE_FORMAT}-{data_key}-{name}-{self.count}-{cfg.seed}"
         if cfg.precision != "fp32":
@@ -149,9 +161,10 @@ class Evaluator:
         path = cache / "metrics" / f"reference-{digest}.npz"
         self.seconds_per_image: float | None = None
         real = real_batches(images, self.count, self.batch_size, cfg.seed)
-        self.reference = Reference.load_or_compute(
-            path, lambda: self._features(real, self.count, "reference images")[0]
-        )
+        with own_rng(device):
+            self.reference = Reference.load_or_compute(
+                path, lambda: self._features(real, self.count, "reference images")[0]
+            )
         self._probe = images[: self.batch_size]  # times the network when nothing else has
 
     @property
@@ -169,6 +182,10 @@ class Evaluator:
         return features, logits
 
     def evaluate(self, generator: nn.Module) -> dict[str, float]:
+        with own_rng(self.device):
+            return self._evaluate(generator)
+
+    def _evaluate(self, generator: nn.Module) -> dict[str, float]:
         if self.seconds_per_image is None:  # the reference came from the cache
             self._features([self._probe], len(self._probe), "warm-up")
         log.info(

@@ -189,7 +189,7 @@ class MlflowTracker:
             )
             return False
         self.run_id, self.run_name = run_id, run.info.run_name
-        self.model_logged = tag.MODEL_URI in run.data.tags
+        self.model_logged = self._settle_models(run.info.experiment_id)
         self.client.update_run(run_id, status="RUNNING")
         if tag.OUTCOME in run.data.tags:  # how it ended before: no longer true
             self.client.delete_tag(run_id, tag.OUTCOME)
@@ -200,6 +200,24 @@ class MlflowTracker:
         self._read_logged_images()
         self.replay()
         return True
+
+    def _settle_models(self, experiment: str) -> bool:
+        """Whether the run has its logged model. A model that a killed process left half-logged
+        (PENDING) is deleted, so that the run ends with one; a READY one whose process died
+        before tagging the run is tagged now."""
+        from mlflow.entities import LoggedModelStatus
+
+        found = self.client.search_logged_models(
+            [experiment], filter_string=f"source_run_id = '{self.run_id}'"
+        )
+        logged = False
+        for model in found:
+            if model.status == LoggedModelStatus.READY:
+                self.client.set_tag(self.run_id, tag.MODEL_URI, model.model_uri)
+                logged = True
+            else:
+                self.client.delete_logged_model(model.model_id)
+        return logged
 
     def _read_logged_images(self) -> None:
         # log_image names its files "<key>+step+<step>+timestamp+...": the steps already logged
