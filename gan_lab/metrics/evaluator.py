@@ -20,8 +20,8 @@ from torch import nn
 from tqdm import tqdm
 
 from gan_lab.config import MetricsConfig
-from gan_lab.files import atomic_write
 from gan_lab.devices import native_bf16
+from gan_lab.files import atomic_write
 from gan_lab.metrics import scores
 from gan_lab.metrics.inception import EXTRACTOR_NAME, find_weights, shared_network
 from gan_lab.sampling import generate
