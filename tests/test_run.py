@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -79,20 +80,26 @@ def test_resume_in_the_middle_of_an_epoch_is_bit_identical(tmp_path, tiny_config
     assert_same_checkpoint(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
 
 
+def _past_its_first_epoch(args: list[str], folder: Path) -> subprocess.Popen:
+    """A command-line run in `folder`, once its first epoch is checkpointed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gan_lab", *args, f"hydra.run.dir={folder}"],
+        cwd=folder.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not (folder / "checkpoints" / "epoch_0001.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    return process
+
+
 @pytest.mark.slow
 def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
     """SIGKILL a command-line run once its first epoch is checkpointed, then resume it."""
     args = with_defaults("data.num_images=960", "train.epochs=4")
     killed = tmp_path / "killed"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gan_lab", *args, f"hydra.run.dir={killed}"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while not (killed / "checkpoints" / "epoch_0001.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
+    process = _past_its_first_epoch(args, killed)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     epochs_done = _step(_weights(killed)) // (960 // 16)
@@ -109,15 +116,7 @@ def test_sigterm_leaves_a_checkpoint_of_whole_steps_that_resumes_exactly(tmp_pat
     KILLED (status 143) with last.pt at the step it had finished, and resumes from there."""
     args = with_defaults("data.num_images=960", "train.epochs=4")
     stopped = tmp_path / "stopped"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gan_lab", *args, f"hydra.run.dir={stopped}"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while not (stopped / "checkpoints" / "epoch_0001.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
+    process = _past_its_first_epoch(args, stopped)
     time.sleep(0.3)  # into the second epoch
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(timeout=120) == 128 + signal.SIGTERM

@@ -182,35 +182,29 @@ def test_an_interrupted_trial_runs_again(tmp_path, monkeypatch):
     assert trials[1].params == interrupted.params  # the same point, asked again
 
 
-def test_a_pruner_setting_alone_says_the_pruner_is_given_whole(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ("hydra.sweeper.n_jobs=2", "needs a parallel launcher"),
+        ("hydra.sweeper.pruner.n_startup_trials=2", "hydra.sweeper.pruner is given whole"),
+    ],
+)
+def test_a_search_setting_that_cannot_work_is_one_line(
+    tmp_path, monkeypatch, capsys, setting, said
+):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exited:
         run_cli(
             monkeypatch,
             "-m",
             "hydra/sweeper=gan_lab_optuna",
-            "hydra.sweeper.pruner.n_startup_trials=2",
+            setting,
             "optim.lr=interval(1e-4,1e-3)",
             *with_defaults(),
         )
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "hydra.sweeper.pruner is given whole" in err
-
-
-def test_more_jobs_than_one_need_a_parallel_launcher(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exited:
-        run_cli(
-            monkeypatch,
-            "-m",
-            "hydra/sweeper=gan_lab_optuna",
-            "hydra.sweeper.n_jobs=2",
-            "optim.lr=interval(1e-4,1e-3)",
-            *with_defaults(),
-        )
-    assert exited.value.code == 2
-    assert "needs a parallel launcher" in capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and said in err
 
 
 @pytest.mark.slow
