@@ -123,6 +123,24 @@ def test_resume_continues_the_same_run_without_repeated_steps(tiny_config, store
     assert sorted(f.split("+step+")[1].split("+")[0] for f in images) == ["0", "1", "2", "3"]
 
 
+def test_a_model_half_logged_by_a_killed_process_is_replaced_on_resume(
+    tiny_config, store, tmp_path
+):
+    """The process died inside mlflow.pytorch.log_model: its model stayed PENDING. The resumed
+    run deletes it and logs the generator again, so the run ends with one READY model."""
+    tracked = ("tracking=mlflow", f"tracking.uri={store}", "tracking.log_model=false")
+    run(tiny_config(*tracked, "train.epochs=1"), tmp_path / "run")
+    client, runs = _runs(store)
+    record = runs[0]
+    client.create_logged_model(record.info.experiment_id, source_run_id=record.info.run_id)
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    resumed = ("tracking=mlflow", f"tracking.uri={store}", f"train.resume={last}")
+    run(tiny_config(*resumed, "train.epochs=1"), tmp_path / "run")
+    models = client.search_logged_models([record.info.experiment_id])
+    assert [m.status.name for m in models] == ["READY"]
+    assert client.get_run(record.info.run_id).data.tags[tags.MODEL_URI] == models[0].model_uri
+
+
 def test_tracking_none_never_imports_mlflow(tmp_path):
     script = (
         "import sys\n"

@@ -207,9 +207,12 @@ class MlflowTracker:
         before tagging the run is tagged now."""
         from mlflow.entities import LoggedModelStatus
 
-        found = self.client.search_logged_models(
-            [experiment], filter_string=f"source_run_id = '{self.run_id}'"
-        )
+        try:
+            found = self.client.search_logged_models(
+                [experiment], filter_string=f"source_run_id = '{self.run_id}'"
+            )
+        except MlflowException:  # a server older than MLflow 3 has no logged models to search
+            return tag.MODEL_URI in self.client.get_run(self.run_id).data.tags
         logged = False
         for model in found:
             if model.status == LoggedModelStatus.READY:
