@@ -49,8 +49,9 @@ def job(cfg: DictConfig) -> RunResult:
         name=run_name(hydra_config) if multirun else hydra_config.job.override_dirname or "default",
         tags={
             tags.OVERRIDES: hydra_config.job.override_dirname,
-            tags.EXPERIMENT: str(choices.get("experiment")),
-            tags.RECIPE: str(choices.get("recipe")),
+            # "none" as Hydra writes an empty group, not Python's "None"
+            tags.EXPERIMENT: choices.get("experiment") or "none",
+            tags.RECIPE: choices.get("recipe") or "none",
         },
     )
     if multirun:

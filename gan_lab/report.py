@@ -399,7 +399,12 @@ def build(client: MlflowClient, target: str, out: Path) -> Path:
 
 def _summary(rows: list[Row], keys: list[str]) -> str:
     shared = _shared(rows, keys)
-    text = f"{len(rows)} runs, sorted by FID."
+    hidden = any(
+        r.fid is not None and r.samples is not None and r.samples < MINIMUM_SAMPLES["fid"]
+        for r in rows
+    )
+    order = " (on fewer samples than it is shown for)" if hidden else ""
+    text = f"{len(rows)} runs, sorted by FID{order}."
     return f"{text} Shared by all: {shared}." if shared else text
 
 

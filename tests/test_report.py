@@ -74,7 +74,9 @@ def _rows(markdown: str) -> list[dict[str, str]]:
 
 def test_every_score_shows_the_samples_it_rests_on(sweep):
     path, *_ = sweep
-    rows = _rows(path.read_text())
+    markdown = path.read_text()
+    assert "2 runs, sorted by FID (on fewer samples than it is shown for)." in markdown
+    rows = _rows(markdown)
     assert len(rows) == 2
     for row in rows:
         assert row["FID"] == "too few samples (120)"  # FID needs 500

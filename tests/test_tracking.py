@@ -175,7 +175,7 @@ def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store):
         job, lr = child.data.tags[tags.JOB], child.data.params["optim.lr"]
         assert child.info.run_name == f"job {job}: lr={lr}"  # what the sweep varies, first
         assert child.data.tags[tags.SWEEP_ID] == parent.data.tags[tags.SWEEP_ID]
-        assert (child.data.tags[tags.RECIPE], child.data.tags[tags.EXPERIMENT]) == ("ema", "None")
+        assert (child.data.tags[tags.RECIPE], child.data.tags[tags.EXPERIMENT]) == ("ema", "none")
 
 
 def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):
