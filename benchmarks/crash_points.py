@@ -17,7 +17,8 @@ Each case passes when
   epochs, with the final files, and with one logged model, READY.
 
 The model is tiny, on the synthetic data, scored by the real Inception network on 64 samples
-every 2 of 4 epochs: about 40 s a case on 2 CPU cores.
+every 2 of 4 epochs: 96 to 389 s a case (kill and resume), 74 minutes for all 20, measured on
+2 CPU cores shared with other work.
 """
 
 from __future__ import annotations
