@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gan_lab.files import atomic_write
-from gan_lab.tracking.tracker import History
+from gan_lab.tracking.tracker import History, Tracker
 
 if TYPE_CHECKING:
     import numpy as np
-    import torch
     from matplotlib.figure import Figure
 
     from gan_lab.outcome import RunResult
@@ -22,7 +21,11 @@ if TYPE_CHECKING:
 OUTCOME_FILE = "outcome.json"
 
 
-class LocalTracker:
+class LocalTracker(Tracker):
+    """The run folder as the record: metrics.csv, the figures and outcome.json. It logs no
+    artifacts and no model (Tracker's defaults do nothing): the files are already here, and
+    checkpoints/best.pt and last.pt are the run folder's generators."""
+
     run_id = None
 
     def __init__(self, run_dir: Path) -> None:
@@ -50,18 +53,6 @@ class LocalTracker:
 
     def log_figure(self, figure: Figure, name: str) -> None:
         figure.savefig(self.run_dir / name)
-
-    def log_artifact(self, path: Path, folder: str | None = None) -> None:
-        pass
-
-    def log_generator(
-        self,
-        generator: torch.nn.Module,
-        example: torch.Tensor,
-        epoch: int,
-        registered_name: str | None = None,
-    ) -> None:
-        pass  # checkpoints/best.pt and last.pt are the run folder's generators
 
     def has_model(self) -> bool:
         return False
