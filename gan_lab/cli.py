@@ -202,12 +202,16 @@ def _tracking(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _command(commands, name: str, help: str, handler) -> argparse.ArgumentParser:
+    command = commands.add_parser(name, help=help, formatter_class=_Help)
+    command.set_defaults(handler=handler)
+    return command
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="gan-lab", description=__doc__, formatter_class=_Help)
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sm = commands.add_parser(
-        "sample", help="PNG images and a grid from a generator", formatter_class=_Help
-    )
+    sm = _command(commands, "sample", "PNG images and a grid from a generator", sample)
     sm.add_argument("source", help=SOURCE)
     sm.add_argument("--num", type=int, default=64, help="images (with --interpolate: walks)")
     sm.add_argument("--out", default="samples", help="output folder")
@@ -217,11 +221,8 @@ def parser() -> argparse.ArgumentParser:
     )
     sm.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     _tracking(sm)
-    sm.set_defaults(handler=sample)
-    ev = commands.add_parser(
-        "eval",
-        help="metrics, images and a grid for a checkpoint, run or model",
-        formatter_class=_Help,
+    ev = _command(
+        commands, "eval", "metrics, images and a grid for a checkpoint, run or model", evaluate
     )
     ev.add_argument("target", help=SOURCE)
     ev.add_argument(
@@ -239,10 +240,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-path", help="where the run's data set is now, if it moved")
     _tracking(ev)
     _common(ev)
-    ev.set_defaults(handler=evaluate)
-    fd = commands.add_parser(
-        "fid", help="FID and KID between two folders or ZIP files of images", formatter_class=_Help
-    )
+    fd = _command(commands, "fid", "FID and KID between two folders or ZIP files of images", fid)
     fd.add_argument("a", help="the first image set: a folder or .zip of images")
     fd.add_argument("b", help="the second image set: a folder or .zip of images")
     fd.add_argument(
@@ -251,10 +249,7 @@ def parser() -> argparse.ArgumentParser:
     fd.add_argument("--num", type=int, default=50000, help="at most this many images of each")
     fd.add_argument("--cache-dir", help="decoded images go here (default: ~/.cache/gan_lab)")
     _common(fd)
-    fd.set_defaults(handler=fid)
-    rp = commands.add_parser(
-        "report", help="the scenario table of a sweep, from MLflow", formatter_class=_Help
-    )
+    rp = _command(commands, "report", "the scenario table of a sweep, from MLflow", _report)
     rp.add_argument(
         "target",
         help="an MLflow experiment (its latest sweep), or a sweep's parent run id (or the first "
@@ -262,7 +257,6 @@ def parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--out", help="output folder (default: reports/<target>)")
     _tracking(rp)
-    rp.set_defaults(handler=_report)
     return main
 
 
