@@ -175,6 +175,12 @@ class Run:
     def progress(self) -> Progress:
         return self.checkpoints.progress
 
+    @property
+    def epochs_begun(self) -> int:
+        """The epoch the step reached belongs to (a partial epoch counts): scores and the final
+        generator are labelled with it."""
+        return -(-self.progress.step // self.batches.steps_per_epoch)
+
     def execute(self) -> RunResult:
         config = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -343,7 +349,7 @@ class Run:
     def finish(self) -> RunResult:
         config, tracker, step = self.config, self.tracker, self.progress.step
         if self.evaluator is not None and self.evaluated_at != step and self.ending is None:
-            self.evaluate(-(-step // self.batches.steps_per_epoch))
+            self.evaluate(self.epochs_begun)
         last = self.checkpoints.at_end()
         # A resumed run that had already ended and been recorded uploads nothing twice
         ended_before = step == self.start_step and tracker.has_model()
@@ -384,7 +390,7 @@ class Run:
         where the run keeps one."""
         best = self.progress.best_epoch
         if best is None:
-            return self.gan.eval_generator, -(-self.progress.step // self.batches.steps_per_epoch)
+            return self.gan.eval_generator, self.epochs_begun
         from gan_lab.generators import generator_of
 
         return generator_of(checkpoint.load(self.checkpoints.folder / BEST)), best

@@ -165,6 +165,7 @@ class MlflowTracker:
         # Every metric point of this run, kept here so that reading it back needs no flush
         # (flushing MLflow's asynchronous queue costs about a second).
         self.history: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self.model_logged = False  # the run's generator is in the store (set on resume too)
         self.resumed = resume_run_id is not None and self._reopen(resume_run_id)
         if not self.resumed:
             if parent_run_id:
@@ -349,7 +350,7 @@ class MlflowTracker:
 
     def has_model(self) -> bool:
         """Whether the run already has its logged generator (a resumed run that had ended)."""
-        return getattr(self, "model_logged", False)
+        return self.model_logged
 
     def log_generator(
         self,
