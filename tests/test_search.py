@@ -258,6 +258,15 @@ def test_a_second_search_of_a_study_that_runs_refuses_in_one_line(tmp_path):
     ]
 
 
+def test_a_study_whose_name_shares_a_stem_with_a_running_one_is_not_refused(tmp_path):
+    from filelock import FileLock
+
+    (tmp_path / "studies").mkdir()
+    with FileLock(str(tmp_path / "studies" / "s.lock")):  # study s runs
+        result = _search_cli(tmp_path, "hydra.sweeper.study_name=s.v2")
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 @pytest.mark.parametrize(
     ("damage", "says"),
     [

@@ -113,9 +113,14 @@ class OptunaSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
+    def _storage(self) -> str:
+        """Where the study lives, as given: a URI, or a journal file (by default
+        studies/<study name>.journal)."""
+        return self.conf.storage or str(Path("studies") / f"{self.conf.study_name}.journal")
+
     def _study(self) -> tuple[optuna.Study, str]:
         conf = self.conf
-        spec = conf.storage or str(Path("studies") / f"{conf.study_name}.journal")
+        spec = self._storage()
         if "://" not in spec:
             spec = str(Path(spec).resolve())  # jobs in other folders or processes find it too
         pruner = plain(conf.pruner or PRUNER)
@@ -148,8 +153,12 @@ class OptunaSweeper(Sweeper):
         # instead of rerunning this one's running trials as interrupted ones.
         from filelock import FileLock, Timeout
 
-        where = Path(conf.storage) if conf.storage and "://" not in conf.storage else None
-        lock = (where or Path("studies") / conf.study_name).with_suffix(".lock")
+        storage = self._storage()  # a journal: the lock beside it; a database: one per study
+        lock = (
+            Path(storage).with_suffix(".lock")
+            if "://" not in storage
+            else Path("studies") / f"{conf.study_name}.lock"
+        )
         lock.parent.mkdir(parents=True, exist_ok=True)
         try:
             with FileLock(str(lock), timeout=0):
