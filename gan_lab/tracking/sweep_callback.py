@@ -49,6 +49,7 @@ class MlflowSweepCallback(Callback):
         sweep_overrides = " ".join(hydra.overrides.task)
         sweep_id = str(hydra.sweep.dir)
         swept = swept_keys(config)
+        swept_text = ",".join(swept)
         parent = self.client.create_run(
             experiment_id(self.client, config.tracking.experiment),
             run_name=run_name_of(f"sweep {', '.join(swept)}" if swept else "sweep"),
@@ -58,16 +59,16 @@ class MlflowSweepCallback(Callback):
                 tags.SWEEP_OVERRIDES: sweep_overrides,
                 tags.SWEEPER: str(hydra.runtime.choices["hydra/sweeper"]),
                 tags.LAUNCHER: str(hydra.runtime.choices["hydra/launcher"]),
+                tags.SWEPT: swept_text,
             },
         )
         self.parent_run_id = parent.info.run_id
         _LAST_SWEEP.update(client=self.client, parent=self.parent_run_id)
-        self.client.set_tag(self.parent_run_id, tags.SWEPT, ",".join(swept))
         handed_down = {
             "MLFLOW_TRACKING_URI": uri,
             PARENT_RUN_ENV: self.parent_run_id,
             SWEEP_ID_ENV: sweep_id,
-            SWEPT_ENV: ",".join(swept),
+            SWEPT_ENV: swept_text,
         }
         self.saved_env = {key: os.environ.get(key) for key in handed_down}
         os.environ.update(handed_down)
@@ -81,7 +82,7 @@ class MlflowSweepCallback(Callback):
         counts = child_status_counts(self.client, self.parent_run_id)
         _LAST_SWEEP.update(counts=counts, where=f"MLflow run {self.parent_run_id}", parent=None)
         total = sum(counts.values())
-        summary = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
+        summary = count_summary(counts)
         self.client.log_metric(self.parent_run_id, "jobs", total)
         for status, count in counts.items():
             self.client.log_metric(self.parent_run_id, f"jobs_{status.lower()}", count)
@@ -93,6 +94,11 @@ class MlflowSweepCallback(Callback):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def count_summary(counts: dict[str, int]) -> str:
+    """ "3 failed, 1 finished": how many jobs ended each way."""
+    return ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
 
 
 # How the last multirun of this process ended, for the command line's exit status
@@ -125,7 +131,7 @@ def sweep_failures() -> str | None:
         return None
     return (
         f"{bad} of {sum(counts.values())} jobs of the sweep did not finish "
-        f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))}): "
+        f"({count_summary(counts)}): "
         f"see {_LAST_SWEEP['where']}"
     )
 
