@@ -22,7 +22,7 @@ import torch
 
 from gan_lab import checkpoint
 from gan_lab.errors import GanLabError
-from gan_lab.sampling import Latents, generate_all
+from gan_lab.sampling import Latents, generate_all, images_of
 
 if TYPE_CHECKING:
     from gan_lab.models.dcgan import Generator
@@ -128,9 +128,6 @@ def interpolate(generator: torch.nn.Module, walks: int, steps: int, seed: int = 
     """Latent walks: `walks` rows of `steps` images each, from one latent vector to another
     along the great circle between them (slerp: Gaussian latents keep their typical norm, which
     a straight line between two of them would shrink). (walks * steps, C, H, W) in [0, 1]."""
-    from gan_lab.models.dcgan import ImageGenerator
-
-    device = next(generator.parameters()).device
     ends = Latents.of(generator, seed).sample(2 * walks).view(walks, 2, -1)
     a, b = ends[:, 0], ends[:, 1]
     omega = torch.acos(torch.nn.functional.cosine_similarity(a, b).clamp(-1, 1))[:, None]
@@ -138,9 +135,4 @@ def interpolate(generator: torch.nn.Module, walks: int, steps: int, seed: int = 
     slerp = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
     path = torch.where(torch.sin(omega) > 1e-6, slerp, (1 - t) * a + t * b)  # parallel: a line
     vectors = path.transpose(0, 1).reshape(walks * steps, -1)
-    was_training = generator.training
-    generator.eval()
-    try:
-        return ImageGenerator(generator)(vectors.to(device)).cpu()
-    finally:
-        generator.train(was_training)
+    return torch.cat([batch.cpu() for batch in images_of(generator, vectors)])

@@ -45,15 +45,13 @@ class Latents:
 
 
 @torch.no_grad()
-def generate(
-    generator: nn.Module, count: int, seed: int, batch_size: int = 256
+def images_of(
+    generator: nn.Module, vectors: torch.Tensor, batch_size: int = 256
 ) -> Iterator[torch.Tensor]:
-    """`count` images of `generator` as float (N, C, H, W) in [0, 1], in batches on the
-    generator's device, from the latent vectors of `seed`. The vectors are drawn on the CPU, so
-    every device shows the same points; the generator samples in eval mode (batch norm's running
-    statistics) and is put back as it was."""
+    """The images of latent `vectors` as float (N, C, H, W) in [0, 1], in batches on the
+    generator's device; the generator samples in eval mode (batch norm's running statistics)
+    and is put back as it was."""
     device = next(generator.parameters()).device
-    vectors = Latents.of(generator, seed).sample(count)  # at once: the same whatever the batch
     images = ImageGenerator(generator)
     was_training = generator.training
     generator.eval()
@@ -62,6 +60,15 @@ def generate(
             yield images(batch.to(device))
     finally:
         generator.train(was_training)
+
+
+def generate(
+    generator: nn.Module, count: int, seed: int, batch_size: int = 256
+) -> Iterator[torch.Tensor]:
+    """`count` images of `generator` from the latent vectors of `seed`, as images_of() gives
+    them. The vectors are drawn on the CPU, so every device shows the same points."""
+    vectors = Latents.of(generator, seed).sample(count)  # at once: the same whatever the batch
+    return images_of(generator, vectors, batch_size)
 
 
 def generate_all(generator: nn.Module, count: int, seed: int) -> torch.Tensor:
