@@ -357,12 +357,13 @@ def build(client: MlflowClient, target: str, out: Path) -> Path:
     if not runs:
         raise GanLabError(f"no runs found for {target} in {client.tracking_uri}")
     out.mkdir(parents=True, exist_ok=True)
-    swept = [k for k in (parent.data.tags.get(tags.SWEPT, "") if parent else "").split(",") if k]
+    given = parent.data.tags.get(tags.SWEPT, "") if parent else ""
+    swept = [k.lstrip("+~") for k in given.split(",") if k]  # each row's, stripped once
     rows = []
     for run in runs:
         outcome, fid = outcome_of(run), run.data.metrics.get("fid")
         ok = outcome.status == Status.FINISHED and fid is not None and math.isfinite(fid)
-        row = Row(run, outcome, fid if ok else None, [k.lstrip("+~") for k in swept])
+        row = Row(run, outcome, fid if ok else None, swept)
         grid = _final_grid(client, run, out)
         if grid is not None:
             row.images["final samples"] = grid
