@@ -215,3 +215,15 @@ def test_the_seed_recipe_is_the_default_and_changes_nothing():
 def test_every_recipe_composes_and_only_the_seed_recipe_changes_nothing(recipe):
     config, seed = compose(f"recipe={recipe}"), compose()
     assert (config == seed) == (recipe == "seed")
+
+
+def test_a_list_of_components_combines_exactly_those():
+    config = compose("experiment=cifar_dog", "recipe=[ema,augment]")
+    seed = compose("experiment=cifar_dog")
+    assert config.ema.half_life == 10000 and config.augment.policy == [
+        "color",
+        "translation",
+        "cutout",
+    ]
+    # ...and nothing of the components not listed
+    assert (config.loss, config.optim, config.model) == (seed.loss, seed.optim, seed.model)
