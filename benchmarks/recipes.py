@@ -6,10 +6,10 @@ training part and a disjoint held-out part (`--holdout` images). Each recipe tra
 experiment's model on the training part from the same seed (the modern recipe changes the
 discriminator's normalisation, nothing else of the architecture), then `gan-lab eval` scores its
 generator (the moving average where the recipe keeps one) against the held-out images: FID, KID,
-and the good / decent / poor rates with their counts. It prints a table of both, the FID ratio,
-and the wall time of each training, and leaves each recipe's 8x8 sample grid in `--out`. With
-`--score-raw`, a recipe that keeps a moving average is also scored with its raw generator (row
-"<recipe> raw G"): whether the average helps at this budget.
+and the good / decent / poor rates with their counts. It prints a table of them, each FID's
+change against the seed recipe's, and the wall time of each training, and leaves each recipe's
+8x8 sample grid in `--out`. With `--score-raw`, a recipe that keeps a moving average is also
+scored with its raw generator (row "<recipe> raw G"): whether the average helps at this budget.
 
     python benchmarks/recipes.py --data ../shared/data/cifar10-catdog-32.zip --classes dog \\
         --experiment cifar_dog --images 128000 --holdout 1000 --out recipes/cifar_dog
