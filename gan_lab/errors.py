@@ -20,6 +20,15 @@ def require(ok: bool, key: str, value: object, allowed: str) -> None:
         raise ConfigError(key, value, allowed)
 
 
+def first_line(text: object) -> str:
+    """The first non-blank line of a message (an exception or a text), '' when there is none:
+    how errors of other libraries become gan_lab's one-line messages."""
+    for line in str(text).splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
 def require_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
     require(value in choices, key, value, "choose one of " + ", ".join(choices))
 
