@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench ui dashboard docker-build docker-up clean
+.PHONY: install run test lint format bench ui dashboard docker-build docker-up clean gpu-wheels
 
 # MLflow's own local default store, at the project root: runs from `make run` and sweeps land here.
 MLFLOW_URI ?= sqlite:///$(CURDIR)/mlflow.db
@@ -71,3 +71,14 @@ bench: install
 
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache  # MLflow's store and studies/ stay
+
+# Wheels for the one-shot GPU check on a machine whose Python (3.12) has torch but not Hydra,
+# Optuna or torch-fidelity: benchmarks/gpu_check.sh installs what it finds in .whl/.
+GPU_WHEELS := hydra-core==1.3.8 omegaconf==2.3.1 hydra-joblib-launcher==1.2.0 torch-fidelity==0.4.0 \
+	optuna==5.1.0 alembic==1.20.1 Mako==1.4.3 colorlog==6.12.0 SQLAlchemy==2.1.9 greenlet
+gpu-wheels: install
+	mkdir -p .whl
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)
+	$(PY) -m pip wheel --quiet --no-deps -w .whl antlr4-python3-runtime==4.9.3  # an sdist only

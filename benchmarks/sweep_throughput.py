@@ -48,16 +48,18 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when there is a GPU)")
+    parser.add_argument("--pack", type=float, default=0.25, help="GPUs a packed job asks Ray for")
     args = parser.parse_args()
-    gpus = torch.cuda.device_count()
+    gpus = torch.cuda.device_count() if args.device != "cpu" else 0
     device = [f"train.device={'cuda' if gpus else 'cpu'}"]
     settings = [("sequential (basic launcher)", device)]
     if gpus:
         settings.append((f"Ray, 1 job per GPU ({gpus} GPUs)", [*device, "hydra/launcher=ray"]))
         settings.append(
             (
-                "Ray, 4 jobs per GPU",
-                [*device, "hydra/launcher=ray", "hydra.launcher.ray.remote.num_gpus=0.25"],
+                f"Ray, {round(1 / args.pack)} jobs per GPU",
+                [*device, "hydra/launcher=ray", f"hydra.launcher.ray.remote.num_gpus={args.pack}"],
             )
         )
     else:
@@ -65,7 +67,10 @@ def main() -> None:
         settings.append(
             (f"Ray, {cores} jobs at once on {cores} cores", [*device, "hydra/launcher=ray"])
         )
-    print(f"{args.runs} runs of dcgan32, {args.epochs} epochs each on 4,096 synthetic images")
+    where = torch.cuda.get_device_name() if gpus else f"{torch.get_num_threads()} CPU threads"
+    print(
+        f"{args.runs} runs of dcgan32, {args.epochs} epochs each on 4,096 synthetic images, {where}"
+    )
     baseline = None
     for name, extra in settings:
         with tempfile.TemporaryDirectory() as folder:

@@ -40,11 +40,17 @@ from gan_lab.sampling import Latents
 FIRST_STEP = "training from step"  # gan_lab's log line just before its loop starts
 
 
-def image_folder(source: Path, count: int, root: Path) -> Path:
-    """`count` images of a ZIP file (or folder) as <root>/images/<n>.jpg, as ImageFolder reads."""
+def image_folder(source: Path | None, count: int, root: Path) -> Path:
+    """`count` images of a ZIP file (or folder) as <root>/images/<n>.jpg, as ImageFolder reads;
+    synthetic 64x64 images without a source."""
     target = root / "images"
     target.mkdir(parents=True)
-    if source.is_dir():
+    if source is None:
+        from PIL import Image
+
+        for index, pixels in enumerate(synthetic_images(count, 64, 3, seed=0)):
+            Image.fromarray(pixels.transpose(1, 2, 0)).save(target / f"{index:05d}.png")
+    elif source.is_dir():
         names = sorted(p for p in source.rglob("*") if p.suffix.lower() in (".jpg", ".png"))
         for index, path in enumerate(names[:count]):
             (target / f"{index:05d}{path.suffix}").write_bytes(path.read_bytes())
@@ -87,11 +93,10 @@ def matmul_peak(dtype: torch.dtype, size: int = 4096, repeats: int = 5) -> float
     return 2 * size**3 / best
 
 
-def step_flops(overrides: list[str], steps: int) -> tuple[float, float]:
+def step_flops(overrides: list[str], steps: int, device: torch.device) -> tuple[float, float]:
     """FLOPs of one gan_lab training step (counted by PyTorch's FlopCounterMode) and the
-    seconds a step takes, in this process, on the CPU."""
+    seconds a step takes, in this process, on `device`."""
     config = compose(*overrides)
-    device = torch.device("cpu")
     gan = build_gan(config, device)
     shape = gan.generator.output_shape
     images = torch.from_numpy(synthetic_images(config.train.batch_size * 4, shape[1], shape[0], 0))
@@ -104,10 +109,23 @@ def step_flops(overrides: list[str], steps: int) -> tuple[float, float]:
     flops = counter.get_total_flops()
     for _ in range(2):
         train_step(gan, real, latents, 1)
+    _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
         train_step(gan, real, latents, 1)
+    _sync(device)
     return flops, (time.perf_counter() - start) / steps
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{torch.get_num_threads()} CPU threads ({torch.backends.cpu.get_cpu_capability()})"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def main() -> None:
@@ -115,31 +133,35 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--peer", required=True, help="pytorch/examples dcgan/main.py")
-    parser.add_argument("--zip", required=True, help="a ZIP file or folder of 64x64 images")
+    parser.add_argument("--zip", type=Path, help="a ZIP file or folder of 64x64 images")
     parser.add_argument("--images", type=int, default=3200, help="a multiple of the batch")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--gan-lab", nargs="*", default=[], help="more gan_lab overrides")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the peer's --accel)")
     args = parser.parse_args()
+    device = torch.device(args.device)
     if args.images % args.batch_size:
         raise SystemExit("--images must be a multiple of --batch-size (the same steps for both)")
     steps = args.images // args.batch_size
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        folder = image_folder(Path(args.zip), args.images, tmp / "data")
+        folder = image_folder(args.zip, args.images, tmp / "data")
         peer = [sys.executable, str(Path(args.peer).resolve()), "--dataset", "folder"]
         peer += ["--dataroot", str(folder), "--niter", "1", "--workers", "2", "--manualSeed", "0"]
         peer += ["--batchSize", str(args.batch_size), "--outf", str(tmp / "peer")]
+        peer += ["--accel"] if device.type == "cuda" else []
         ours = [sys.executable, "-m", "gan_lab", "model=dcgan64", "data=folder"]
         ours += [f"data.path={folder}", "data.size=64", f"data.cache_dir={tmp / 'cache'}"]
         ours += [f"train.batch_size={args.batch_size}", "train.epochs=1", "tracking=none"]
-        ours += ["metrics=none", "train.progress=false", *args.gan_lab]
+        ours += ["metrics=none", "train.progress=false", f"train.device={args.device}"]
+        ours += args.gan_lab
         peer_s, _ = timed(peer, tmp, env)
         cold_s, cold_first = timed([*ours, f"hydra.run.dir={tmp / 'cold'}"], tmp, env)
         warm_s, warm_first = timed([*ours, f"hydra.run.dir={tmp / 'warm'}"], tmp, env)
     print(
-        f"dcgan64, {args.images} images of {args.zip}, batch {args.batch_size}, {steps} steps, "
-        f"whole processes on {torch.get_num_threads()} CPU threads"
+        f"dcgan64, {args.images} images of {args.zip or 'synthetic data'}, batch "
+        f"{args.batch_size}, {steps} steps, whole processes on {_device_name(device)}"
     )
     print(f"{'program':<44}{'seconds':>9}{'images/s':>10}{'ratio':>8}")
     rows = [
@@ -151,9 +173,15 @@ def main() -> None:
         print(f"{name:<44}{seconds:>9.1f}{args.images / seconds:>10.1f}{peer_s / seconds:>8.2f}")
     print(f"gan_lab, command to first step: {cold_first:.1f} s cold, {warm_first:.1f} s warm")
     overrides = ["model=dcgan64", f"train.batch_size={args.batch_size}", *args.gan_lab]
-    flops, seconds = step_flops(overrides, steps=5)
-    precision = resolve_precision(compose(*overrides).train.precision, torch.device("cpu"))
+    flops, seconds = step_flops(overrides, steps=5, device=device)
+    precision = resolve_precision(compose(*overrides).train.precision, device)
     achieved = flops / seconds
+    if device.type == "cuda":
+        print(
+            f"gan_lab training step ({precision}): {flops / 1e9:.1f} GFLOP in "
+            f"{seconds * 1e3:.1f} ms = {achieved / 1e12:.2f} TFLOP/s"
+        )
+        return
     fp32 = matmul_peak(torch.float32)
     peaks = f"matmul peak {fp32 / 1e9:.0f} GFLOP/s fp32 ({achieved / fp32:.0%})"
     if native_bf16(torch.device("cpu")):  # elsewhere bf16 matmuls are emulated: minutes each
