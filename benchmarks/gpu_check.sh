@@ -60,7 +60,8 @@ ROWS=()  # "step|status|seconds|headline"
 step() {  # step NAME TIMEOUT_S COMMAND...: run it, log it, remember how it went
     local name=$1 limit=$2; shift 2
     local log="$OUT/$name.log" start=$SECONDS
-    echo "== $name: $*" | tee "$log"
+    echo "== $name: $*" >"$log"
+    echo "== $name"
     timeout "$limit" "$@" >>"$log" 2>&1
     local rc=$? status=ok
     [ $rc -ne 0 ] && status="FAILED rc $rc"
@@ -75,7 +76,8 @@ headline() {  # the figures of a step's log that go into the table
     case "$name" in
         cuda_tests) grep -Eo '[0-9]+ (passed|failed|skipped)' "$log" | paste -sd' ' ;;
         throughput_*) awk '$2 ~ /x/ && $NF ~ /^[0-9.]+$/ {printf "%s %s img/s (x%s vs examples); ", $1, $3, $NF}' "$log" ;;
-        vs_examples) grep -E '^(gan_lab, cache warm|pytorch)' "$log" | awk '{printf "%s: ratio %s; ", $1, $NF}' ;;
+        vs_examples) grep -E '^(gan_lab, cache warm|pytorch/examples)' "$log" \
+            | sed -E 's/ {2,}[0-9.]+ +[0-9.]+ +([0-9.]+)$/: ratio \1/' | paste -sd';' ;;
         fid) grep -E '^(speed ratio|exactness)' "$log" | sed 's/: /=/' | paste -sd';' ;;
         sweep) grep -E 'speed-up' "$log" | sed -E 's/ +/ /g' | paste -sd';' ;;
     esac

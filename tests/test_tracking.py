@@ -306,3 +306,36 @@ def test_sixteen_runs_started_at_once_on_a_fresh_store_all_finish(tmp_path):
     client, runs = _runs(store)
     assert len(runs) == 16 and all(r.info.status == "FINISHED" for r in runs)
     client.create_experiment("still-healthy")  # the store works for the next run too
+
+
+def test_a_sweep_against_a_store_that_does_not_answer_stops_before_any_job(tmp_path):
+    """Nothing listens on the port: one line, exit 2, within the short retries, no job run."""
+    from tests.helpers.cli import gan_lab_cli
+    from tests.helpers.servers import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}"
+    sweep = tmp_path / "sweep"
+    result = gan_lab_cli(
+        tmp_path,
+        "-m",
+        "optim.lr=1e-4,2e-4",
+        "data.num_images=64",
+        "train.max_steps=1",
+        "metrics=none",
+        f"tracking.uri={uri}",
+        f"hydra.sweep.dir={sweep}",
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("gan-lab: error: cannot open the MLflow store " + uri)
+    assert "Traceback" not in result.stderr and "UserWarning" not in result.stderr
+    assert not list(sweep.glob("*/outcome.json"))  # no job started
+
+
+def test_a_resumed_sweep_continues_its_parent_run(tmp_path, store):
+    """The rerun of a sweep in the same folder with train.resume=auto adds no second parent."""
+    client, parent, children = tracked_sweep(tmp_path, "optim.lr=1e-4,2e-4")
+    client, again, rerun = tracked_sweep(tmp_path, "optim.lr=1e-4,2e-4", "train.resume=auto")
+    assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
+    assert {c.info.run_id for c in rerun} == {c.info.run_id for c in children}
