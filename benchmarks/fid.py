@@ -29,8 +29,8 @@ from gan_lab.devices import native_bf16, resolve_device
 from gan_lab.metrics import scores
 from gan_lab.metrics.evaluator import Evaluator, to_uint8
 from gan_lab.metrics.inception import EXTRACTOR_NAME, find_weights
-from gan_lab.models.dcgan import Generator, ImageGenerator
-from gan_lab.sampling import generate
+from gan_lab.models.dcgan import Generator
+from gan_lab.sampling import ImageGenerator, generate
 
 
 class Uint8Generator(nn.Module):

@@ -20,15 +20,19 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_lab.config import CONF_DIR, Config, plain_presets, register_schema, to_config
+from gan_lab.devices import gpus_per_job
 from gan_lab.errors import GanLabError, Terminated, first_line
 from gan_lab.outcome import Reason, RunResult, Status
 from gan_lab.tracking.sweep_callback import SweepRefused, current_sweep
 
 register_schema()
+# ${gan_lab_gpus:N} in launcher configs: registered by the entry point, as the config floor knows
+# no devices
+OmegaConf.register_new_resolver("gan_lab_gpus", gpus_per_job, replace=True)
 log = logging.getLogger("gan_lab")
 # conf/hydra/launcher/ray.yaml deliberately shadows hydra-ray-launcher's own `ray` option (one GPU
 # per job by default); Hydra then validates it against the plugin's schema and says so each time.
@@ -39,8 +43,9 @@ warnings.filterwarnings("ignore", message="'hydra/launcher/ray' is validated aga
 def job(cfg: DictConfig) -> RunResult:
     """One Hydra job: type and check the config, run it. In a multirun every ending, a failure
     too, is returned to the sweep so that its other jobs go on; a single run exits with it."""
+    from gan_lab import tags
     from gan_lab.run import run  # after composition: --help and config errors stay fast
-    from gan_lab.tracking import RunInfo, tags
+    from gan_lab.tracking import RunInfo
 
     hydra_config = HydraConfig.get()
     multirun = hydra_config.mode == RunMode.MULTIRUN
@@ -107,10 +112,14 @@ def _single_run_ends(result: RunResult) -> RunResult:
 def _typed(cfg: DictConfig) -> Config:
     """The validated config; an OmegaConf error while typing it (say, an interpolation of the
     wrong type) is a config error too."""
+    from gan_lab.names import check_names
+
     try:
-        return to_config(cfg)
+        config = to_config(cfg)
     except OmegaConfBaseException as error:
         raise GanLabError(f"config error: {describe_config_error(error)}") from error
+    check_names(config)
+    return config
 
 
 def describe_config_error(error: BaseException) -> str:

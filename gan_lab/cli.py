@@ -73,8 +73,12 @@ def _config(saved: dict, metrics: dict) -> Config:
     from gan_lab.config import Config, register_schema, to_config
 
     register_schema()
+    from gan_lab.names import check_names
+
     merged = OmegaConf.merge(OmegaConf.structured(Config), saved, {"metrics": metrics})
-    return to_config(merged)
+    config = to_config(merged)
+    check_names(config)
+    return config
 
 
 def _evaluator(config: Config, device, images, key: str):

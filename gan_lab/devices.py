@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gan_lab.errors import ConfigError, require
+from gan_lab.config.choices import Precision, values
+from gan_lab.errors import ConfigError, require, require_choice
 
 if TYPE_CHECKING:
     import torch
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -54,7 +53,7 @@ def native_bf16(device: torch.device) -> bool:
 def resolve_precision(name: str, device: torch.device) -> str:
     """train.precision: auto is bf16 where the device computes it natively, else fp32. fp16 on a
     CPU is refused: it has no fast kernels there (about 90 times slower than fp32)."""
-    require(name in PRECISIONS, "train.precision", name, "choose one of " + ", ".join(PRECISIONS))
+    require_choice("train.precision", name, values(Precision))
     require(
         not (name == "fp16" and device.type == "cpu"),
         "train.precision",

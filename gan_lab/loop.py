@@ -25,11 +25,17 @@ from gan_lab.errors import RunDiverged
 from gan_lab.losses import GanLoss, make_loss
 from gan_lab.models.gan import Gan
 from gan_lab.sampling import Latents
-from gan_lab.tracking import Tracker
 
 if TYPE_CHECKING:
     from gan_lab.augment import Augment
     from gan_lab.config import Config
+
+
+class MetricsLog(Protocol):
+    """All the loop asks of a tracker (gan_lab.tracking's Tracker is one): it knows no store."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+
 
 STEP_METRICS = ("g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
 _DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -156,7 +162,7 @@ def fit(
     batches: BatchSource,
     latents: Latents,
     train_step: TrainStep,
-    tracker: Tracker,
+    tracker: MetricsLog,
     settings: LoopSettings,
     position: Position,
     on_epoch_end: Callable[[int, int, dict[str, float]], bool] = lambda epoch, step, means: False,

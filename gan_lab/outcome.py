@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from gan_lab import tags
 from gan_lab.errors import GanLabError
-from gan_lab.tracking import tags
 
 _ERROR_LENGTH = 4000  # keeps the record within MLflow's 8,000 characters for a tag
 

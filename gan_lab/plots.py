@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from matplotlib.figure import Figure
-
-if TYPE_CHECKING:
-    from gan_lab.tracking import History
 
 # The three curves the anime write-up (001) shows per run.
 LOSS_CURVES = {"g_loss": "G loss", "d_loss_real": "D real loss", "d_loss_fake": "D fake loss"}
 
 
 def loss_curves(
-    history: History, title: str = "", ylim: tuple[float, float] | None = None
+    history: dict[str, list[tuple[int, float]]],
+    title: str = "",
+    ylim: tuple[float, float] | None = None,
 ) -> Figure:
     """G loss, D real loss and D fake loss against the training step; `ylim` puts several runs'
     figures on one scale. The legend sits under the axes, where it hides no curve."""

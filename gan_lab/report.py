@@ -23,12 +23,12 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
+from gan_lab import tags
 from gan_lab.errors import GanLabError
 from gan_lab.files import atomic_write
 from gan_lab.metrics.scores import MINIMUM_SAMPLES, SAMPLES
 from gan_lab.outcome import RunResult, Status, outcome_of
 from gan_lab.plots import metric_over_epochs
-from gan_lab.tracking import tags
 from gan_lab.tracking.mlflow_tracker import resolve_uri
 
 log = logging.getLogger(__name__)
@@ -341,8 +341,9 @@ def _shared(rows: list[Row], keys: list[str]) -> str:
         whole = all(same(key) is not None for key in filters)  # else each row's differ
         facts.append(f"model {_model(first) if whole else first.params['model.name']}")
     optimiser = [f"{k.split('.')[-1]} {same(k)}" for k in OPTIMISER if same(k) is not None]
-    if optimiser:
-        facts.append(f"optimiser adam, {', '.join(optimiser)}")
+    if same("optim.name") or optimiser:
+        named = [f"optimiser {same('optim.name')}"] if same("optim.name") else []
+        facts.append(", ".join(named + optimiser))
     for key, name in (("train.batch_size", "batch"), ("train.epochs", "epochs")):
         if same(key):
             facts.append(f"{name} {same(key)}")

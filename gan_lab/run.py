@@ -26,9 +26,11 @@ import torch
 import yaml
 
 from gan_lab import checkpoint
+from gan_lab import tags as tag
 from gan_lab.augment import Augment
 from gan_lab.checkpoint import BEST, Checkpoints, Progress
 from gan_lab.config import Config
+from gan_lab.config.choices import MetricsName
 from gan_lab.data import cache_dir, image_shape, load_images
 from gan_lab.data.batches import BatchSource
 from gan_lab.devices import native_bf16, resolve_device, resolve_precision
@@ -36,6 +38,7 @@ from gan_lab.errors import ConfigError, GanLabError, RunDiverged, Terminated
 from gan_lab.loop import LoopSettings, TrainStep, fit
 from gan_lab.models.dcgan import count_parameters, output_shape
 from gan_lab.models.gan import build_gan
+from gan_lab.names import check_names
 from gan_lab.outcome import Reason, RunResult, Status
 from gan_lab.sampling import Latents, generate_all
 from gan_lab.tracking import (
@@ -46,7 +49,6 @@ from gan_lab.tracking import (
     open_tracker,
     recorded_run_id,
 )
-from gan_lab.tracking import tags as tag
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +185,7 @@ class Run:
 
     def execute(self) -> RunResult:
         config = self.config
+        check_names(config)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(config.train.device)
         self.precision = resolve_precision(config.train.precision, self.device)
@@ -304,7 +307,7 @@ class Run:
     def prepare_metrics(self) -> None:
         config = self.config
         self.evaluator = self.judge = None
-        if config.metrics.name != "none":
+        if config.metrics.name != MetricsName.NONE:
             from gan_lab.metrics.evaluator import (
                 Evaluator,  # the Inception network only when measuring
             )

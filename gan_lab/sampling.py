@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from gan_lab.models.dcgan import ImageGenerator
 from gan_lab.registry import Registry
 
 # model.latent_distribution: (count, dim, rng, device) -> latent vectors
@@ -23,6 +22,20 @@ def _normal(count: int, dim: int, rng: torch.Generator, device: torch.device) ->
 @DISTRIBUTIONS.register("uniform")
 def _uniform(count: int, dim: int, rng: torch.Generator, device: torch.device) -> torch.Tensor:
     return torch.rand(count, dim, generator=rng, device=device).mul_(2).sub_(1)  # U(-1, 1)
+
+
+class ImageGenerator(nn.Module):
+    """A generator whose images are mapped to [0, 1] whatever its last activation (its
+    `output_range`): the form in which generated images are saved, scored and served."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+        self.low, self.high = generator.output_range
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        images = self.generator(z).float()
+        return ((images - self.low) / (self.high - self.low)).clamp(0, 1)
 
 
 class Latents:

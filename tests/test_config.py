@@ -11,6 +11,7 @@ import pytest
 from gan_lab.__main__ import main
 from gan_lab.config import compose
 from gan_lab.errors import ConfigError
+from gan_lab.names import check_names
 from tests.helpers.configs import PRESETS, ROOT
 
 
@@ -58,6 +59,11 @@ def test_lr_g_and_lr_d_default_to_lr_but_can_differ():
         ("metrics.compute=[fid,lpips]", "metrics.compute"),
         ("model.generator.activation=gelu", "model.generator.activation"),
         ("model.latent_distribution=cauchy", "model.latent_distribution"),
+        ("optim.name=lion", "optim.name"),
+        ("optim.momentum=1", "optim.momentum"),
+        ("data.resize_mode=zoom", "data.resize_mode"),
+        ("model.generator.output.layer=upsample", "model.generator.output.layer"),
+        ("metrics.precision=fp16", "metrics.precision"),
         # the recipe's keys
         ("loss.r1_gamma=-1", "loss.r1_gamma"),
         ("loss.r1_every=0", "loss.r1_every"),
@@ -69,8 +75,10 @@ def test_lr_g_and_lr_d_default_to_lr_but_can_differ():
     ],
 )
 def test_bad_values_name_their_key(override, key):
+    """Values are checked as the config is composed, names (and the device) where the run is
+    assembled: check_names, which run() and the command line call first."""
     with pytest.raises(ConfigError) as raised:
-        compose("train.device=cpu", *override.split())
+        check_names(compose("train.device=cpu", *override.split()))
     assert raised.value.key == key
 
 

@@ -10,8 +10,8 @@ import time
 import pytest
 from mlflow import MlflowClient
 
+from gan_lab import tags
 from gan_lab.outcome import outcome_of
-from gan_lab.tracking import tags
 from tests.helpers.cli import gan_lab_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.servers import free_port, mlflow_server, postgres, postgres_bin

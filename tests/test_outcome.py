@@ -14,10 +14,10 @@ import pytest
 import gan_lab.loop
 import gan_lab.metrics.evaluator
 import gan_lab.run
+from gan_lab import tags
 from gan_lab.outcome import MLFLOW_STATUS, Reason, RunResult, Status, outcome_of
 from gan_lab.report import report
 from gan_lab.search.trial import open_storage
-from gan_lab.tracking import tags
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics

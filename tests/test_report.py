@@ -10,8 +10,8 @@ from PIL import Image
 
 import gan_lab.plots
 import gan_lab.report
+from gan_lab import tags
 from gan_lab.report import report
-from gan_lab.tracking import tags
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics

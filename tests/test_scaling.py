@@ -17,8 +17,8 @@ import torch
 import yaml
 from mlflow import MlflowClient
 
+from gan_lab import tags
 from gan_lab.config import compose
-from gan_lab.tracking import tags
 from tests.helpers.configs import ROOT
 from tests.helpers.tracking import tracked_sweep
 

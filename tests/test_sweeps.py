@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from mlflow import MlflowClient
 
+from gan_lab import tags
 from gan_lab.config import SWEEPS_DIR, compose
 from gan_lab.report import as_override, report, varying_params
-from gan_lab.tracking import tags
 from tests.helpers.cli import run_cli
 from tests.helpers.metrics import stand_in_metrics
 

@@ -11,9 +11,10 @@ import pytest
 from mlflow import MlflowClient
 
 import gan_lab.loop
+from gan_lab import tags
 from gan_lab.outcome import Reason, Status, outcome_of
 from gan_lab.run import run
-from gan_lab.tracking import RunInfo, flatten, tags
+from gan_lab.tracking import RunInfo, flatten
 from gan_lab.tracking.local import LocalTracker
 from gan_lab.tracking.mlflow_tracker import model_name
 from tests.helpers.configs import STEPS_PER_EPOCH, with_defaults

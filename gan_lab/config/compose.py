@@ -10,7 +10,6 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lab.config.schema import Config
-from gan_lab.devices import gpus_per_job
 from gan_lab.errors import ConfigError
 
 
@@ -47,10 +46,8 @@ def plain_presets(overrides: list[str]) -> list[str]:
 
 
 def register_schema() -> None:
-    """Make the schema available to conf/config.yaml's defaults list as `gan_lab_schema`, and
-    the resolvers to the configs."""
+    """Make the schema available to conf/config.yaml's defaults list as `gan_lab_schema`."""
     ConfigStore.instance().store(name="gan_lab_schema", node=Config)
-    OmegaConf.register_new_resolver("gan_lab_gpus", gpus_per_job, replace=True)
 
 
 def compose(*overrides: str) -> Config:

@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from gan_lab.config.choices import NormPer, OutputLayer, values
 from gan_lab.errors import ConfigError, require, require_choice
 
 ORDERS = ("norm_act", "act_norm")
@@ -23,14 +24,6 @@ def per_block(value: Any, count: int, key: str) -> list:
             raise ConfigError(key, list(value), f"give one value or {count} (one per filter)")
         return list(value)
     return [value] * count
-
-
-def _registries():
-    # Imported when checking, not with the schema: the builder imports this module.
-    from gan_lab.models.dcgan import ACTIVATIONS, NORMS
-    from gan_lab.models.init import INITS
-
-    return ACTIVATIONS, NORMS, INITS
 
 
 @dataclass
@@ -60,7 +53,6 @@ class StackConfig:
     }
 
     def check(self, key: str) -> None:
-        activations, norms, inits = _registries()
         require(len(self.filters) > 0, f"{key}.filters", self.filters, "at least one filter count")
         count = len(self.filters)
         for name, types in self._TYPES.items():
@@ -77,10 +69,6 @@ class StackConfig:
                 require(value >= low, f"{key}.{name}", getattr(self, name), f"values >= {low}")
         for p in per_block(self.dropout, count, f"{key}.dropout"):
             require(0 <= p < 1, f"{key}.dropout", self.dropout, "dropout rates in [0, 1)")
-        for n in per_block(self.norm, count, f"{key}.norm"):
-            norms.check(n, f"{key}.norm")
-        for a in per_block(self.activation, count, f"{key}.activation"):
-            activations.check(a, f"{key}.activation")
         require_choice(f"{key}.order", self.order, ORDERS)
         require(
             0 <= self.norm_momentum <= 1,
@@ -89,8 +77,6 @@ class StackConfig:
             "a value in [0, 1] (PyTorch convention: 1 - Keras momentum)",
         )
         require(self.norm_eps > 0, f"{key}.norm_eps", self.norm_eps, "a value > 0")
-        if self.init is not None:
-            inits.check(self.init, f"{key}.init")
 
 
 @dataclass
@@ -101,7 +87,7 @@ class ProjectionConfig:
     size: int = 4
     bias: bool = True
     norm: str = "none"
-    norm_per: str = "feature"  # feature: BatchNorm1d before the reshape; channel: BatchNorm2d after
+    norm_per: str = NormPer.FEATURE.value  # feature: BatchNorm1d before the reshape, or channel
     norm_momentum: float = 0.1
     norm_eps: float = 1e-5
     activation: str = "linear"
@@ -110,22 +96,17 @@ class ProjectionConfig:
     init: str | None = None
 
     def check(self, key: str) -> None:
-        activations, norms, inits = _registries()
         require(self.channels >= 1, f"{key}.channels", self.channels, ">= 1")
         require(self.size >= 1, f"{key}.size", self.size, ">= 1")
-        norms.check(self.norm, f"{key}.norm")
-        require_choice(f"{key}.norm_per", self.norm_per, ("feature", "channel"))
-        activations.check(self.activation, f"{key}.activation")
+        require_choice(f"{key}.norm_per", self.norm_per, values(NormPer))
         require_choice(f"{key}.order", self.order, ORDERS)
-        if self.init is not None:
-            inits.check(self.init, f"{key}.init")
 
 
 @dataclass
 class OutputLayerConfig:
     """The generator's last layer, producing the image."""
 
-    layer: str = "conv_transpose"  # conv_transpose | conv
+    layer: str = OutputLayer.CONV_TRANSPOSE.value  # conv_transpose | conv
     kernel: int = 4
     stride: int = 2
     bias: bool = True
@@ -133,15 +114,9 @@ class OutputLayerConfig:
     init: str | None = None
 
     def check(self, key: str) -> None:
-        inits = _registries()[2]
-        require_choice(f"{key}.layer", self.layer, ("conv_transpose", "conv"))
-        from gan_lab.models.dcgan import OUTPUT_RANGES
-
-        OUTPUT_RANGES.check(self.activation, f"{key}.activation")
+        require_choice(f"{key}.layer", self.layer, values(OutputLayer))
         require(self.kernel >= 1, f"{key}.kernel", self.kernel, ">= 1")
         require(self.stride >= 1, f"{key}.stride", self.stride, ">= 1")
-        if self.init is not None:
-            inits.check(self.init, f"{key}.init")
 
 
 @dataclass
@@ -176,8 +151,6 @@ class DiscriminatorConfig(StackConfig):
         require(
             0 <= self.head_dropout < 1, f"{key}.head_dropout", self.head_dropout, "a rate in [0, 1)"
         )
-        if self.head_init is not None:
-            _registries()[2].check(self.head_init, f"{key}.head_init")
 
 
 @dataclass
@@ -191,11 +164,7 @@ class ModelConfig:
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
 
     def check(self) -> None:
-        from gan_lab.sampling import DISTRIBUTIONS
-
         require(self.latent_dim >= 1, "model.latent_dim", self.latent_dim, "an integer >= 1")
-        DISTRIBUTIONS.check(self.latent_distribution, "model.latent_distribution")
         require(self.channels in (1, 3), "model.channels", self.channels, "1 (grey) or 3 (RGB)")
-        _registries()[2].check(self.default_init, "model.default_init")
         self.generator.check("model.generator")
         self.discriminator.check("model.discriminator")

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from gan_lab.config.choices import ResizeMode
 from gan_lab.errors import DataError
 
 
@@ -19,7 +20,7 @@ class Preprocess:
     size: int
     channels: int
     crop: tuple[int, int, int, int] | None = None  # left, upper, right, lower
-    resize_mode: str = "center_crop"
+    resize_mode: ResizeMode = ResizeMode.CENTER_CROP
 
 
 # Pillow's one-channel modes of more than 8 bits, and their largest value: convert() clips them
@@ -75,10 +76,10 @@ def preprocess(image: torch.Tensor, options: Preprocess) -> torch.Tensor:
             )
         image = image[:, upper:lower, left:right]
     height, width = image.shape[-2:]
-    if options.resize_mode == "center_crop":
+    if options.resize_mode == ResizeMode.CENTER_CROP:
         side = min(height, width)
         image = TF.center_crop(image, [side, side])
-    elif options.resize_mode == "pad":  # pad to a square with black, centred
+    elif options.resize_mode == ResizeMode.PAD:  # pad to a square with black, centred
         side = max(height, width)
         top, left = (side - height) // 2, (side - width) // 2
         image = F.pad(image, (left, side - width - left, top, side - height - top))

@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from gan_lab.config import DataConfig
+from gan_lab.config.choices import LimitMode
 from gan_lab.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -92,7 +93,7 @@ def limited(count: int, data: DataConfig) -> np.ndarray:
     """The indices data.limit keeps of `count` items: the first N, or N drawn with data.seed."""
     if data.limit is None or data.limit >= count:
         return np.arange(count)
-    if data.limit_mode == "random":
+    if data.limit_mode == LimitMode.RANDOM:
         return np.sort(np.random.default_rng(data.seed).choice(count, data.limit, replace=False))
     return np.arange(data.limit)
 

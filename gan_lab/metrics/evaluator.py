@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from gan_lab.config import MetricsConfig
+from gan_lab.config.choices import MetricsPrecision
 from gan_lab.devices import native_bf16
 from gan_lab.files import atomic_write
 from gan_lab.metrics import scores
@@ -139,23 +140,25 @@ class Evaluator:
         extractor: nn.Module | None = None,
     ) -> None:
         self.cfg, self.device = cfg, device
+        # metrics.compute null: every registered metric
+        self.compute = list(scores.METRICS.names()) if cfg.compute is None else list(cfg.compute)
         samples, self.batch_size = sizes(cfg, device)
         self.count = min(samples, len(images))
         self.weights = None if extractor else find_weights(cfg.inception_weights, cache)
         self._extractor = extractor
         has_logits = extractor.has_logits if extractor else self.weights.has_classifier
-        if "is" in cfg.compute and not has_logits:
+        if "is" in self.compute and not has_logits:
             log.warning(
                 "metrics: no Inception Score: these Inception weights lack the classifier "
                 "layer; torch-fidelity's weights file has it (see metrics.inception_weights)"
             )
-        if "fid" in cfg.compute:
+        if "fid" in self.compute:
             scores.warn_if_few(self.count)
-        if cfg.precision == "bf16" and not native_bf16(device):
+        if cfg.precision == MetricsPrecision.BF16 and not native_bf16(device):
             log.warning("metrics.precision=bf16: this %s emulates bf16, slower than fp32", device)
         name = extractor.name if extractor else EXTRACTOR_NAME
         key = f"{REFERENCE_FORMAT}-{data_key}-{name}-{self.count}-{cfg.seed}"
-        if cfg.precision != "fp32":
+        if cfg.precision != MetricsPrecision.FP32:
             key += f"-{cfg.precision}"
         digest = hashlib.sha256(key.encode()).hexdigest()[:20]
         path = cache / "metrics" / f"reference-{digest}.npz"
@@ -200,6 +203,6 @@ class Evaluator:
     def score(self, features: torch.Tensor, logits: torch.Tensor | None) -> dict[str, float]:
         """The metrics of metrics.compute, and eval_samples: how many images they rest on."""
         out: dict[str, float] = {scores.SAMPLES: float(len(features))}
-        for name in self.cfg.compute:
+        for name in self.compute:
             out.update(scores.METRICS[name](features, logits, self.reference, self.cfg))
         return out

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from gan_lab.config.choices import NormPer, OutputLayer
 from gan_lab.config.model import ModelConfig, StackConfig, per_block
 from gan_lab.errors import ConfigError
 from gan_lab.registry import Registry
@@ -151,7 +152,7 @@ class Generator(nn.Module):
             ("dense", nn.Linear(cfg.latent_dim, features, bias=p.bias))
         ]
         unflatten = ("reshape", nn.Unflatten(1, (p.channels, p.size, p.size)))
-        flat = p.norm_per == "feature"
+        flat = p.norm_per == NormPer.FEATURE
         norm = NORMS[p.norm](features if flat else p.channels, p.norm_eps, p.norm_momentum, flat)
         if not flat:
             layers.append(unflatten)
@@ -161,7 +162,7 @@ class Generator(nn.Module):
         _pin_init(layers, p.init)
         blocks, cin, size = build_stack(g, p.channels, p.size, True, "model.generator")
         out = g.output
-        conv = same_conv_transpose if out.layer == "conv_transpose" else same_conv
+        conv = same_conv_transpose if out.layer == OutputLayer.CONV_TRANSPOSE else same_conv
         out_layers, size = conv(cin, cfg.channels, out.kernel, out.stride, size, out.bias)
         out_layers.append(("act", ACTIVATIONS[out.activation](0.0)))
         _pin_init(out_layers, out.init)
@@ -230,17 +231,3 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
     )
     return trainable, trainable + running
-
-
-class ImageGenerator(nn.Module):
-    """A generator whose images are mapped to [0, 1] whatever its last activation: the form in
-    which generated images are saved, scored and served."""
-
-    def __init__(self, generator: Generator) -> None:
-        super().__init__()
-        self.generator = generator
-        self.low, self.high = generator.output_range
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        images = self.generator(z).float()
-        return ((images - self.low) / (self.high - self.low)).clamp(0, 1)

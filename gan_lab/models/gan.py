@@ -13,6 +13,7 @@ from gan_lab.config import Config
 from gan_lab.models.dcgan import Discriminator, Generator, apply_spectral_norm
 from gan_lab.models.ema import GeneratorEma
 from gan_lab.models.init import initialize
+from gan_lab.models.optimizers import optimizer
 
 
 @dataclass
@@ -50,16 +51,11 @@ def build_gan(config: Config, device: torch.device) -> Gan:
         net.to(device, memory_format=torch.channels_last)
     optim, fp16 = config.optim, config.train.precision == "fp16"
 
-    def adam(net: nn.Module, lr: float) -> torch.optim.Adam:
-        # fused: one kernel for all parameters (PyTorch's fastest Adam, on the CPU too)
-        betas = tuple(optim.betas)
-        return torch.optim.Adam(net.parameters(), lr=lr, betas=betas, eps=optim.eps, fused=True)
-
     gan = Gan(
         generator,
         discriminator,
-        adam(generator, optim.lr_g),
-        adam(discriminator, optim.lr_d),
+        optimizer(generator, optim.lr_g, optim),
+        optimizer(discriminator, optim.lr_d, optim),
         torch.amp.GradScaler(device.type, enabled=fp16),
         torch.amp.GradScaler(device.type, enabled=fp16),
         one_pass=not keeps_batch_statistics(discriminator),

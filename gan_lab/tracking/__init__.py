@@ -1,6 +1,8 @@
 """Tracking: the Tracker interface (tracker.py), the run-folder tracker (local.py), MLflow
-(mlflow_tracker.py), the sweep's parent run (sweep_callback.py) and the tag names (tags.py)."""
+(mlflow_tracker.py), the factory that opens one (factory.py) and the sweep's parent run
+(sweep_callback.py). The tag names are gan_lab/tags.py."""
 
+from gan_lab.tracking.factory import environment_tags, flatten, open_tracker, recorded_run_id
 from gan_lab.tracking.tracker import (
     PARENT_RUN_ENV,
     SWEEP_ID_ENV,
@@ -8,10 +10,6 @@ from gan_lab.tracking.tracker import (
     History,
     RunInfo,
     Tracker,
-    environment_tags,
-    flatten,
-    open_tracker,
-    recorded_run_id,
 )
 
 __all__ = [

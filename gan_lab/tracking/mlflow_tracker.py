@@ -26,11 +26,11 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
 import gan_lab
+from gan_lab import tags as tag
 from gan_lab.errors import GanLabError
 from gan_lab.files import atomic_write
-from gan_lab.models.dcgan import ImageGenerator
 from gan_lab.outcome import MLFLOW_STATUS, RunResult
-from gan_lab.tracking import tags as tag
+from gan_lab.sampling import ImageGenerator
 from gan_lab.tracking.local import LocalTracker
 from gan_lab.tracking.tracker import RUN_ID_FILE
 

@@ -18,9 +18,11 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from gan_lab import tags
+from gan_lab.config.choices import TrackerName
 from gan_lab.errors import GanLabError
 from gan_lab.outcome import MLFLOW_STATUS, RunResult, Status, outcome_of
-from gan_lab.tracking import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV, tags
+from gan_lab.tracking import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ class MlflowSweepCallback(Callback):
             sweep_dir=Path(str(config.hydra.sweep.dir)),
         )
         record.where = str(record.sweep_dir)
-        if config.tracking.name != "mlflow":
+        if config.tracking.name != TrackerName.MLFLOW:
             return
         from gan_lab.tracking.mlflow_tracker import connect, resolve_uri
 

@@ -1,25 +1,21 @@
-"""Where a run's params, metrics, images and files go. The training loop only sees `Tracker`.
+"""The interface of a tracker: where a run's params, metrics, images and files go.
 
 tracking=mlflow (the default) logs to an MLflow store (mlflow_tracker.py); tracking=none keeps
-everything in the run folder (local.py) and never imports MLflow.
+everything in the run folder (local.py) and never imports MLflow; factory.py opens the one a
+config names. Nothing here imports an implementation.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-
-from gan_lab.tracking import tags
 
 if TYPE_CHECKING:  # none of them is imported for the command line's help
     import numpy as np
     import torch
     from matplotlib.figure import Figure
 
-    from gan_lab.config import TrackingConfig
     from gan_lab.outcome import RunResult
 
 # Set by the sweep callback in the launching process; read by every job of the sweep.
@@ -29,13 +25,6 @@ SWEPT_ENV = "GAN_LAB_SWEPT"  # the keys the sweep varies, comma-separated: the j
 
 History = dict[str, list[tuple[int, float]]]  # metric -> (step, value) points
 RUN_ID_FILE = ".mlflow_run_id"  # in a run folder: the MLflow run it logs to
-
-
-def recorded_run_id(run_dir: Path) -> str | None:
-    """The MLflow run a run folder logged to, even where no checkpoint names it yet (a run killed
-    before its first checkpoint)."""
-    path = Path(run_dir) / RUN_ID_FILE
-    return path.read_text().strip() or None if path.is_file() else None
 
 
 @dataclass
@@ -84,61 +73,3 @@ class Tracker(Protocol):
     def finish(self, result: RunResult) -> None:
         """Record how the run ended (its status and the outcome record), once."""
         ...
-
-
-def open_tracker(
-    cfg: TrackingConfig, run_dir: Path, info: RunInfo, resume_run_id: str | None = None
-) -> Tracker:
-    if cfg.name == "none":
-        from gan_lab.tracking.local import LocalTracker
-
-        return LocalTracker(run_dir)
-    from gan_lab.tracking.mlflow_tracker import MlflowTracker  # MLflow only when tracking
-
-    run_tags = dict(info.tags)
-    if os.environ.get(SWEEP_ID_ENV):
-        run_tags[tags.SWEEP_ID] = os.environ[SWEEP_ID_ENV]
-        run_tags[tags.SWEPT] = os.environ.get(SWEPT_ENV, "")
-    return MlflowTracker(
-        cfg.uri,
-        cfg.experiment,
-        info.name,
-        run_tags,
-        run_dir,
-        os.environ.get(PARENT_RUN_ENV),
-        resume_run_id,
-    )
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config dict -> {"optim.lr": 0.0002, ...}: every leaf as a dotted key."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def environment_tags(device: torch.device) -> dict[str, str]:
-    """gan_lab's version, the project's git commit when known, and the training device."""
-    import torch
-
-    import gan_lab
-
-    found = {tags.VERSION: gan_lab.__version__}
-    root = Path(gan_lab.__file__).resolve().parent.parent
-    if (root / ".git").exists():
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-        if result.returncode == 0:
-            found[tags.GIT_COMMIT] = result.stdout.strip()
-    if device.type == "cuda":
-        found[tags.DEVICE] = torch.cuda.get_device_name(device)
-        # set per job by Ray and SLURM: which physical GPU the job got
-        found[tags.CUDA_VISIBLE_DEVICES] = os.environ.get("CUDA_VISIBLE_DEVICES", "all")
-    else:
-        found[tags.DEVICE] = f"cpu ({torch.get_num_threads()} threads)"
-    return found

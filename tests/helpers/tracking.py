@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from gan_lab.tracking import tags
+from gan_lab import tags
 from tests.helpers.cli import gan_lab_cli
 from tests.helpers.configs import TINY
 
