@@ -32,9 +32,11 @@ $(TEST_STAMP): $(STAMP)
 	touch $(TEST_STAMP)
 
 test: $(TEST_STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 lint: install
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check gan_lab tests benchmarks hydra_plugins
 	$(VENV)/bin/ruff format --check gan_lab tests benchmarks hydra_plugins
 

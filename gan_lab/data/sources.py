@@ -11,7 +11,7 @@ import numpy as np
 
 from gan_lab.config import DataConfig
 from gan_lab.config.choices import LimitMode
-from gan_lab.errors import DataError
+from gan_lab.errors import DataError, first_line
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -116,7 +116,7 @@ def download_celeba(path: Path, home: str) -> None:
     except Exception as error:  # network, gdown or quota errors come in many types
         raise DataError(
             f"could not download CelebA into {path} ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}): without internet, download "
+            f"{first_line(str(error))}): without internet, download "
             f"{home.split(', or')[0]} elsewhere and set data.path to it"
         ) from error
 
