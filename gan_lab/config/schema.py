@@ -161,10 +161,11 @@ class TrainConfig:
     epochs: int = 5
     max_steps: int | None = None  # stop after this many steps in all (quick tries, tests)
     seed: int = 0
-    # fp32 | auto: bf16 where the device computes it natively (AVX-512 BF16 / AMX CPUs, GPUs of
-    # compute capability 8+), else fp32 | bf16 | fp16 (a GPU's; adds a gradient scaler). fp32 stays
-    # the default until benchmarks/precision_fid.py shows bf16's FIDs within run-to-run noise.
-    precision: str = "fp32"
+    # auto: bf16 where the device computes it natively (AVX-512 BF16 / AMX CPUs, GPUs of compute
+    # capability 8+), else fp32 | fp32 | bf16 | fp16 (a GPU's; adds a gradient scaler). auto is the
+    # default since benchmarks/precision_fid.py put bf16's FIDs within run-to-run noise of fp32's
+    # (README, Performance); the run's tag gan_lab.precision says what it resolved to.
+    precision: str = Precision.AUTO.value
     compile: str | None = None  # a torch.compile mode for both networks: default, reduce-overhead
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     checkpoint_every: int = 1  # epochs; the end of the run always saves
