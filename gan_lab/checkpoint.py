@@ -234,6 +234,17 @@ class Checkpoints:
     def best(self) -> None:
         self._save(BEST)
 
+    def kept_generator(self, epochs_begun: int) -> tuple[torch.nn.Module, int]:
+        """The generator a run leaves as its product, and the epoch it comes from: that of the
+        lowest FID (best.pt) where the run was scored, else the final one (of `epochs_begun`
+        epochs); the moving average where the run keeps one."""
+        best = self.progress.best_epoch
+        if best is None:
+            return self.gan.eval_generator, epochs_begun
+        from gan_lab.generators import generator_of  # it reads checkpoints itself
+
+        return generator_of(load(self.folder / BEST)), best
+
     def _save(self, name: str, keep_as: str | None = None) -> None:
         state = capture(self.gan, self.latents, self.progress, self.config, self.augment)
         save(self.folder, state, name, keep_as)
