@@ -187,6 +187,11 @@ def _report(args: argparse.Namespace):
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Every option's default in its help, and the description as written."""
 
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None:  # no default, or one the help says in words (eval --num)
+            return action.help or ""
+        return super()._get_help_string(action)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
