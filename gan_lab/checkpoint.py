@@ -174,7 +174,7 @@ def save(folder: Path, state: dict, name: str = LAST, keep_as: str | None = None
             try:
                 os.link(tmp, kept)
             except OSError:
-                shutil.copyfile(tmp, kept)
+                atomic_write(kept, lambda copy: shutil.copyfile(tmp, copy))  # never a torn copy
 
     try:
         atomic_write(target, write)

@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import torch
 from gan_lab import checkpoint, loop
 from gan_lab.cli import parser
 from gan_lab.config import compose
-from gan_lab.errors import ConfigError, RunDiverged
+from gan_lab.errors import ConfigError, GanLabError, RunDiverged
 from gan_lab.outcome import Reason, Status
 from gan_lab.run import run
 from tests.helpers.checkpoints import assert_same_checkpoint
@@ -359,3 +360,24 @@ def test_eval_help_shows_each_default_once(capsys):
     assert "(default: None)" not in shown
     assert "(default: 512 on a CPU, about a minute;" in shown
     assert "PNG images to write (default: 64)" in shown
+
+
+def test_a_full_disk_while_copying_an_epoch_checkpoint_leaves_no_torn_copy(tmp_path, monkeypatch):
+    """Where hard links are not supported the epoch file is a copy: written atomically too."""
+    folder = tmp_path / "checkpoints"
+    checkpoint.save(folder, {"format": checkpoint.FORMAT, "n": 1})
+
+    def no_link(*args):
+        raise OSError(errno.EXDEV, "no links here")
+
+    def copy_fills_the_disk(source, target):
+        Path(target).write_bytes(b"\0" * 10)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(shutil, "copyfile", copy_fills_the_disk)
+    with pytest.raises(GanLabError, match="no space left on device"):
+        checkpoint.save(folder, {"format": checkpoint.FORMAT, "n": 2}, keep_as="epoch_0002.pt")
+    monkeypatch.undo()
+    assert [p.name for p in folder.iterdir()] == ["last.pt"]
+    assert checkpoint.load(folder / "last.pt")["n"] == 1
