@@ -27,7 +27,7 @@ from gan_lab.config import compose
 from gan_lab.data import image_shape, load_images
 from gan_lab.data.batches import BatchSource
 from gan_lab.devices import resolve_device
-from gan_lab.loop import LoopSettings, TrainStep, fit
+from gan_lab.loop import LoopSettings, Training, TrainStep, fit
 from gan_lab.models.gan import build_gan
 from gan_lab.outcome import RunResult, Status
 from gan_lab.sampling import Latents
@@ -46,7 +46,8 @@ def timed_run(overrides: list[str], folder: Path, steps: int) -> tuple[float, fl
     tracker = open_tracker(config.tracking, folder, RunInfo(name="benchmark"))
     settings = LoopSettings(10**6, steps, config.tracking.log_every, progress=False)
     start = time.perf_counter()
-    fit(gan, batches, latents, TrainStep.of(config, "fp32", None), tracker, settings, Progress())
+    step = TrainStep.of(config, "fp32", None)
+    fit(Training(gan, batches, latents, step, tracker, settings), Progress())
     loop = time.perf_counter() - start
     tracker.finish(RunResult(Status.FINISHED))  # MLflow writes out its asynchronous queue here
     return steps * config.train.batch_size / loop, time.perf_counter() - start - loop

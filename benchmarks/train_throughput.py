@@ -22,7 +22,7 @@ from gan_lab.config import compose
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
 from gan_lab.devices import resolve_device, resolve_precision
-from gan_lab.loop import LoopSettings, TrainStep, fit
+from gan_lab.loop import LoopSettings, Training, TrainStep, fit
 from gan_lab.models.dcgan import output_shape
 from gan_lab.models.gan import build_gan
 from gan_lab.sampling import Latents
@@ -61,10 +61,10 @@ def gan_lab_loop(
         return LoopSettings(10**6, max_steps, config.tracking.log_every, progress=False)
 
     position = Progress()
-    fit(gan, batches, latents, step, _NoTracker(), settings(warmup), position)
+    fit(Training(gan, batches, latents, step, _NoTracker(), settings(warmup)), position)
     _sync(device)
     start = time.perf_counter()
-    fit(gan, batches, latents, step, _NoTracker(), settings(warmup + steps), position)
+    fit(Training(gan, batches, latents, step, _NoTracker(), settings(warmup + steps)), position)
     _sync(device)
     return steps * config.train.batch_size / (time.perf_counter() - start)
 

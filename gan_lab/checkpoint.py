@@ -8,11 +8,14 @@ temporary file in the same folder and renamed, so a crash never leaves a torn fi
 with torch.load(weights_only=True), which loads tensors and plain data only.
 
 The run folder's checkpoints/ keeps last.pt (every train.checkpoint_every epochs and at the end),
-epoch_NNNN.pt beside it (train.keep_checkpoints, a hard link) and best.pt (the lowest FID).
+epoch_NNNN.pt beside it (train.keep_checkpoints, a hard link; only the newest train.keep_last
+of them where that is set) and best.pt (the lowest FID).
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import random
 import shutil
@@ -25,7 +28,7 @@ import torch
 
 from gan_lab.augment import Augment
 from gan_lab.config import TrainConfig
-from gan_lab.errors import GanLabError
+from gan_lab.errors import GanLabError, first_line
 from gan_lab.files import atomic_write
 from gan_lab.models.gan import Gan
 from gan_lab.sampling import Latents
@@ -99,7 +102,7 @@ def restore(state: dict, gan: Gan, augment: Augment | None = None) -> Progress:
     except RuntimeError as error:
         raise GanLabError(
             "the checkpoint was trained with a different model: resume with the model config "
-            f"it was saved with ({str(error).splitlines()[0]})"
+            f"it was saved with ({first_line(error)})"
         ) from error
     gan.opt_g.load_state_dict(state["opt_g"])
     gan.opt_d.load_state_dict(state["opt_d"])
@@ -125,21 +128,23 @@ def generator_weights(state: dict) -> dict:
 
 
 def load(path: Path) -> dict:
-    """Read a checkpoint onto the CPU; a missing or unreadable file is a one-line error."""
+    """Read a checkpoint onto the CPU; a missing or unreadable file is a one-line error that
+    says what the file is, not what to do next: a resume, `gan-lab eval` and `gan-lab sample`
+    all read checkpoints, and each says its own fix (see Checkpoints.resume)."""
     path = Path(path)
     if not path.is_file():
-        raise GanLabError(f"checkpoint {path} does not exist: check train.resume")
+        raise GanLabError(f"checkpoint {path} does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for torn or foreign files
         raise GanLabError(
-            f"checkpoint {path} cannot be read ({type(error).__name__}): it is damaged or "
-            "not a gan_lab checkpoint; resume from another one"
+            f"not a gan_lab checkpoint: {path} cannot be read ({type(error).__name__}), it is "
+            "damaged or another kind of file"
         ) from error
     if isinstance(state, dict) and state.get("format") == 1:
         state = _from_format_1(state)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise GanLabError(f"checkpoint {path} is not a gan_lab checkpoint (format {FORMAT})")
+        raise GanLabError(f"not a gan_lab checkpoint (format {FORMAT}): {path}")
     return state
 
 
@@ -169,10 +174,28 @@ def save(folder: Path, state: dict, name: str = LAST, keep_as: str | None = None
             try:
                 os.link(tmp, kept)
             except OSError:
-                shutil.copyfile(tmp, kept)
+                atomic_write(kept, lambda copy: shutil.copyfile(tmp, copy))  # never a torn copy
 
-    atomic_write(target, write)
+    try:
+        atomic_write(target, write)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise GanLabError(_no_space(target, state)) from error
     return target
+
+
+def _no_space(target: Path, state: dict) -> str:
+    """The full disk's one line: the file, the bytes it needs, the bytes free. The atomic write
+    left the previous file as it was, so the bytes needed are the whole checkpoint's."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    free = shutil.disk_usage(target.parent).free
+    return (
+        f"cannot write checkpoint {target}: no space left on device ({buffer.tell():,} bytes "
+        f"needed, {free:,} free): free some space, or keep fewer epoch checkpoints "
+        "(train.keep_last=N, train.keep_checkpoints=false)"
+    )
 
 
 class Checkpoints:
@@ -208,7 +231,10 @@ class Checkpoints:
         path = self.last if spec == "auto" else Path(spec) if spec else None
         if path is None or (spec == "auto" and not path.is_file()):
             return self.progress
-        state = load(path)
+        try:
+            state = load(path)
+        except GanLabError as error:
+            raise GanLabError(f"{error}: check train.resume={spec}") from error
         self.progress = restore(state, self.gan, self.augment)
         self._rng = state["rng"]
         if path.resolve() == self.last.resolve():
@@ -220,10 +246,20 @@ class Checkpoints:
             restore_rng(self._rng, self.latents)
 
     def after_epoch(self, epoch: int) -> None:
-        """last.pt every train.checkpoint_every epochs, kept as epoch_NNNN.pt when asked."""
+        """last.pt every train.checkpoint_every epochs, kept as epoch_NNNN.pt when asked (the
+        newest train.keep_last of them)."""
         if epoch % self.train.checkpoint_every == 0:
             keep = f"epoch_{epoch:04d}.pt" if self.train.keep_checkpoints else None
             self._save(LAST, keep)
+            if keep and self.train.keep_last is not None:
+                self._drop_old_epochs(self.train.keep_last)
+
+    def _drop_old_epochs(self, keep: int) -> None:
+        """All but the newest `keep` epoch_NNNN.pt; last.pt and best.pt are files of their own
+        (epoch files are hard links or copies) and stay."""
+        epochs = [p for p in self.folder.glob("epoch_*.pt") if p.stem[6:].isdigit()]
+        for old in sorted(epochs, key=lambda p: int(p.stem[6:]))[:-keep]:
+            old.unlink(missing_ok=True)
 
     def at_end(self) -> Path:
         """The end of a run always leaves last.pt at its final step."""
@@ -234,8 +270,30 @@ class Checkpoints:
     def best(self) -> None:
         self._save(BEST)
 
+    def kept_generator(self, epochs_begun: int) -> tuple[torch.nn.Module, int]:
+        """The generator a run leaves as its product, and the epoch it comes from: that of the
+        lowest FID (best.pt) where the run was scored, else the final one (of `epochs_begun`
+        epochs); the moving average where the run keeps one."""
+        best = self.progress.best_epoch
+        if best is None:
+            return self.gan.eval_generator, epochs_begun
+        return generator_of(load(self.folder / BEST)), best
+
     def _save(self, name: str, keep_as: str | None = None) -> None:
         state = capture(self.gan, self.latents, self.progress, self.config, self.augment)
         save(self.folder, state, name, keep_as)
         if name == LAST:
             self.saved_step = self.progress.step
+
+
+def generator_of(state: dict, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """A checkpoint's generator with the weights it is shown with, in eval mode."""
+    from omegaconf import OmegaConf
+
+    from gan_lab.config import ModelConfig
+    from gan_lab.models.dcgan import Generator
+
+    model = OmegaConf.to_object(OmegaConf.merge(ModelConfig, state["config"]["model"]))
+    generator = Generator(model)
+    generator.load_state_dict(generator_weights(state))
+    return generator.to(device).eval()

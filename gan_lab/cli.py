@@ -100,8 +100,9 @@ def eval_folder(target: str, step: int, run_id: str | None) -> Path:
 
 def evaluate(args: argparse.Namespace) -> dict[str, float]:
     from gan_lab import checkpoint
+    from gan_lab.checkpoint import generator_of
     from gan_lab.data import image_shape, load_images
-    from gan_lab.generators import checkpoint_file, generator_of, sample
+    from gan_lab.generators import checkpoint_file, sample
 
     path, run_id = checkpoint_file(args.target, args.tracking_uri)
     state = checkpoint.load(path)
@@ -190,6 +191,11 @@ def _report(args: argparse.Namespace):
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Every option's default in its help, and the description as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None:  # no default, or one the help says in words (eval --num)
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -96,25 +96,12 @@ def checkpoint_file(source: str, tracking_uri: str | None = None) -> tuple[Path,
     ) from failure
 
 
-def generator_of(state: dict, device: str | torch.device = "cpu") -> Generator:
-    """A checkpoint's generator with the weights it is shown with, in eval mode."""
-    from omegaconf import OmegaConf
-
-    from gan_lab.config import ModelConfig
-    from gan_lab.models.dcgan import Generator
-
-    model = OmegaConf.to_object(OmegaConf.merge(ModelConfig, state["config"]["model"]))
-    generator = Generator(model)
-    generator.load_state_dict(checkpoint.generator_weights(state))
-    return generator.to(device).eval()
-
-
 def load_generator(
     source: str | Path, tracking_uri: str | None = None, device: str | torch.device = "cpu"
 ) -> Generator:
     """The generator of a checkpoint file, an MLflow run or a registered model (see above)."""
     path, _ = checkpoint_file(str(source), tracking_uri)
-    return generator_of(checkpoint.load(path), device)
+    return checkpoint.generator_of(checkpoint.load(path), device)
 
 
 def sample(generator: torch.nn.Module, count: int, seed: int = 0) -> torch.Tensor:

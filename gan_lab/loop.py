@@ -10,6 +10,7 @@ never waits for the device except when logging.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -39,6 +40,13 @@ class MetricsLog(Protocol):
 
 STEP_METRICS = ("g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
 _DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+# What to try when the losses become NaN, by the precision that trained
+_DIVERGED_FIX = {
+    "fp32": "lower optim.lr, or check the data (train.precision is fp32 already)",
+    "bf16": "lower optim.lr, or use train.precision=fp32",
+    "fp16": "lower optim.lr, or use train.precision=bf16 (a GPU of compute capability 8+) or fp32",
+}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -145,25 +153,50 @@ class TrainStep:
         return torch.stack(stats).detach()
 
 
-def _read(sums: torch.Tensor, count: int, step: int, names: tuple[str, ...]) -> dict[str, float]:
+def _read(sums: torch.Tensor, count: int, step: int, train_step: TrainStep) -> dict[str, float]:
     """The one device synchronisation: mean statistics since the last read."""
-    values = (sums / count).tolist()
+    names, values = train_step.metrics, (sums / count).tolist()
     if not all(math.isfinite(v) for v in values):
         shown = ", ".join(f"{k}={v:.4g}" for k, v in zip(names, values, strict=True))
-        raise RunDiverged(
-            f"training diverged by step {step} ({shown}): "
-            "lower optim.lr, or use train.precision=fp32"
-        )
+        fix = _DIVERGED_FIX[train_step.precision]
+        raise RunDiverged(f"training diverged by step {step} ({shown}): {fix}")
     return dict(zip(names, values, strict=True))
 
 
+def total_steps(settings: LoopSettings, per_epoch: int) -> int:
+    """Where training ends: train.epochs' last step, or train.max_steps if that comes first.
+    A max_steps that the epochs never reach is said once, at the start."""
+    total = settings.epochs * per_epoch
+    if settings.max_steps is None:
+        return total
+    if settings.max_steps > total:
+        log.warning(
+            "train.max_steps=%d is never reached: train.epochs=%d ends the run at step %d "
+            "(%d steps an epoch); set train.epochs=%d to train %d steps",
+            settings.max_steps,
+            settings.epochs,
+            total,
+            per_epoch,
+            -(-settings.max_steps // per_epoch),
+            settings.max_steps,
+        )
+    return min(total, settings.max_steps)
+
+
+@dataclass
+class Training:
+    """What the loop trains, how, and where it reports: its whole input but where it starts."""
+
+    gan: Gan
+    batches: BatchSource
+    latents: Latents
+    train_step: TrainStep
+    tracker: MetricsLog
+    settings: LoopSettings
+
+
 def fit(
-    gan: Gan,
-    batches: BatchSource,
-    latents: Latents,
-    train_step: TrainStep,
-    tracker: MetricsLog,
-    settings: LoopSettings,
+    training: Training,
     position: Position,
     on_epoch_end: Callable[[int, int, dict[str, float]], bool] = lambda epoch, step, means: False,
     step_guard: AbstractContextManager | None = None,
@@ -172,11 +205,11 @@ def fit(
     moving `position.step` on after every step. Calls on_epoch_end(completed_epochs, step,
     epoch_means) after each complete epoch, which returns True to stop early (a pruned search
     trial), and returns the last step reached. Each step runs inside `step_guard`, which may end
-    the loop between two steps by raising (run.py's handling of SIGTERM)."""
+    the loop between two steps by raising (gan_lab.signals' handling of SIGTERM)."""
+    gan, batches, latents = training.gan, training.batches, training.latents
+    train_step, tracker, settings = training.train_step, training.tracker, training.settings
     per_epoch = batches.steps_per_epoch
-    total = settings.epochs * per_epoch
-    if settings.max_steps is not None:
-        total = min(total, settings.max_steps)
+    total = total_steps(settings, per_epoch)
     step = position.step
     step_guard = step_guard or contextlib.nullcontext()
     lrs = {"lr_g": gan.opt_g.param_groups[0]["lr"], "lr_d": gan.opt_d.param_groups[0]["lr"]}
@@ -202,7 +235,7 @@ def fit(
             if step % settings.log_every == 0 or at_end:
                 epoch_sum += window
                 epoch_steps += window_steps
-                metrics = _read(window, window_steps, step, train_step.metrics)
+                metrics = _read(window, window_steps, step, train_step)
                 now = time.perf_counter()
                 metrics["images_per_sec"] = window_steps * batches.batch_size / (now - clock)
                 tracker.log_metrics({**metrics, **lrs}, step)
@@ -219,7 +252,7 @@ def fit(
             if step >= total:
                 break
         if step % per_epoch == 0:
-            means = _read(epoch_sum, epoch_steps, step, train_step.metrics)
+            means = _read(epoch_sum, epoch_steps, step, train_step)
             tracker.log_metrics({f"epoch_{k}": v for k, v in means.items()}, step // per_epoch)
             if on_epoch_end(step // per_epoch, step, means):
                 break

@@ -11,12 +11,8 @@ Run folder layout (Hydra's output folder):
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
-import signal
-import threading
-from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -25,22 +21,23 @@ import numpy as np
 import torch
 import yaml
 
-from gan_lab import checkpoint
 from gan_lab import tags as tag
 from gan_lab.augment import Augment
 from gan_lab.checkpoint import BEST, Checkpoints, Progress
 from gan_lab.config import Config
 from gan_lab.config.choices import MetricsName
-from gan_lab.data import cache_dir, image_shape, load_images
-from gan_lab.data.batches import BatchSource
+from gan_lab.data import cache_dir
+from gan_lab.data.datasets import DataSet
 from gan_lab.devices import native_bf16, resolve_device, resolve_precision
-from gan_lab.errors import ConfigError, GanLabError, RunDiverged, Terminated
+from gan_lab.errors import GanLabError, RunDiverged, Terminated
 from gan_lab.loop import LoopSettings, TrainStep, fit
-from gan_lab.models.dcgan import count_parameters, output_shape
-from gan_lab.models.gan import build_gan
+from gan_lab.models.dcgan import count_parameters
+from gan_lab.models.gan import Gan
 from gan_lab.names import check_names
 from gan_lab.outcome import Reason, RunResult, Status
+from gan_lab.parts import Parts, build_networks, load_data
 from gan_lab.sampling import Latents, generate_all
+from gan_lab.signals import Termination, sigterm_handled
 from gan_lab.tracking import (
     RunInfo,
     Tracker,
@@ -59,7 +56,7 @@ def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> RunResult
     they stop the process, a sweep's too. Every other ending is returned."""
     job = Run(config, Path(run_dir), info or RunInfo())
     try:
-        with _sigterm_handled(job.termination):
+        with sigterm_handled(job.termination):
             result = job.execute()
     except KeyboardInterrupt:
         job.record(RunResult(Status.KILLED, reason=Reason.INTERRUPTED, error="Ctrl-C"))
@@ -107,44 +104,6 @@ def _failed(reason: Reason, error: Exception) -> RunResult:
     return RunResult(Status.FAILED, reason=reason, error=text, exception=error)
 
 
-class Termination:
-    """SIGTERM (a scheduler's time limit or preemption, docker stop, Kubernetes): it ends the run
-    KILLED and recorded instead of vanishing RUNNING, with a checkpoint of where it stopped, so
-    that a preempted job resumes there. Arriving during a training step, it takes effect when the
-    step ends (used as `with termination:` around each step by the loop), so that the
-    checkpoint holds whole steps; anywhere else at once."""
-
-    def __init__(self) -> None:
-        self.requested = self.in_step = False
-
-    def __call__(self, signum, frame) -> None:
-        self.requested = True
-        if not self.in_step:
-            raise Terminated
-
-    def __enter__(self) -> None:
-        self.in_step = True
-
-    def __exit__(self, *exc_info) -> None:
-        self.in_step = False
-        if self.requested and exc_info[0] is None:
-            raise Terminated
-
-
-@contextlib.contextmanager
-def _sigterm_handled(termination: Termination) -> Iterator[None]:
-    """SIGTERM handled by `termination` while the run lasts. Signal handlers belong to the main
-    thread: elsewhere (a sweeper's thread) the process's own handling stays."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, termination)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _save_image(grid: torch.Tensor, path: Path) -> None:
     # torchvision costs over a second to import: not before the first training step
     from torchvision.utils import save_image
@@ -159,13 +118,14 @@ def seed_everything(seed: int) -> None:
 
 
 class Run:
-    """One run's state, built step by step by execute()."""
+    """One run: execute() builds its Parts phase by phase, trains them, finishes."""
 
     def __init__(self, config: Config, run_dir: Path, info: RunInfo) -> None:
         self.config, self.run_dir, self.info = config, run_dir, info
         self.config_dict = asdict(config)
+        self.parts: Parts | None = None  # once every phase has built its part
+        self.checkpoints: Checkpoints | None = None  # phases 3 and 4: the outcome needs them
         self.tracker: Tracker | None = None
-        self.checkpoints: Checkpoints | None = None
         self.means: dict[str, float] = {}  # the last epoch's mean step statistics
         self.scores: dict[str, float] = {}  # the last evaluation
         self.evaluated_at = -1
@@ -181,145 +141,97 @@ class Run:
     def epochs_begun(self) -> int:
         """The epoch the step reached belongs to (a partial epoch counts): scores and the final
         generator are labelled with it."""
-        return -(-self.progress.step // self.batches.steps_per_epoch)
+        return -(-self.progress.step // self.parts.batches.steps_per_epoch)
 
     def execute(self) -> RunResult:
         config = self.config
         check_names(config)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(config.train.device)
-        self.precision = resolve_precision(config.train.precision, self.device)
-        if self.precision == "bf16" and not native_bf16(self.device):
-            log.warning(
-                "train.precision=bf16: this %s emulates bf16, slower than fp32", self.device
-            )
-        self.load_data()
-        self.build_networks()
-        self.resume()
-        self.open_tracker()
-        self.prepare_metrics()
-        self.checkpoints.restore_rng()  # last: building the metrics draws from the RNG too
-        step = TrainStep.of(config, self.precision, self.augment)
-        gan, batches, latents = self.gan, self.batches, self.latents
+        device = resolve_device(config.train.device)
+        precision = resolve_precision(config.train.precision, device)
+        if precision == "bf16" and not native_bf16(device):
+            log.warning("train.precision=bf16: this %s emulates bf16, slower than fp32", device)
+        data = load_data(config)  # 1. data
+        seed_everything(config.train.seed)  # here: building a data cache draws from the RNG
+        gan, augment, latents, batches = build_networks(config, data, device)  # 2. networks
+        checkpoints = self.resume(gan, latents, augment)
+        tracker = self.open_tracker(data, gan, device, precision)
+        evaluator, judge = self.prepare_metrics(data, device)
+        checkpoints.restore_rng()  # last: building the metrics draws from the RNG too
+        step = TrainStep.of(config, precision, augment)
+        self.parts = Parts(
+            gan, batches, latents, step, tracker, LoopSettings.of(config), device, precision,
+            data, augment, checkpoints, evaluator, judge,
+        )  # fmt: skip
         if self.progress.step == 0:  # MLflow's image card opens on a picture from the start
             self.log_grid(0)
-        log.info("training from step %d in %s", self.progress.step, self.precision)
-        fit(
-            gan,
-            batches,
-            latents,
-            step,
-            self.tracker,
-            LoopSettings.of(config),
-            self.progress,
-            self.after_epoch,
-            self.termination,
-        )
+        log.info("training from step %d in %s", self.progress.step, precision)
+        fit(self.parts, self.progress, self.after_epoch, self.termination)
         return self.finish()
 
-    # 1. data: the images, at the size and channels the generator makes
-    def load_data(self) -> None:
-        config = self.config
-        model_shape = output_shape(config.model)
-        shape = image_shape(config.data, model_shape)
-        if shape != model_shape:
-            shown = "x".join(map(str, model_shape)), "x".join(map(str, shape))
-            raise ConfigError(
-                "model",
-                config.model.name,
-                f"it generates {shown[0]} images but data={config.data.name} gives {shown[1]}: "
-                "choose a model preset for that image size, or set data.size / data.channels "
-                "to match",
-            )
-        self.data = load_images(config.data, shape)
-
-    # 2. networks: G and D initialised, their optimisers; the latent stream; the batches and
-    # their augmentation
-    def build_networks(self) -> None:
-        config, device = self.config, self.device
-        seed_everything(config.train.seed)  # here: building a data cache draws from the RNG
-        self.gan = build_gan(config, device)
-        self.augment = None
-        if config.augment.policy:
-            self.augment = Augment(
-                config.augment,
-                self.gan.generator.output_range,
-                config.train.batch_size,
-                device,
-                config.train.seed,
-            )
-        self.latents = Latents(
-            config.model.latent_dim, config.model.latent_distribution, device, config.train.seed
-        )
-        self.batches = BatchSource(
-            self.data.images,
-            config.train.batch_size,
-            device,
-            self.gan.generator.output_range,
-            config.train.seed,
-            config.data.on_device,
-            config.data.flip,
-        )
-
     # 3. resume: weights, optimisers and progress of a checkpoint (its RNG states before the loop)
-    def resume(self) -> None:
+    def resume(self, gan: Gan, latents: Latents, augment: Augment | None) -> Checkpoints:
         folder = self.run_dir / "checkpoints"
         self.checkpoints = Checkpoints(
-            folder, self.config.train, self.config_dict, self.gan, self.latents, self.augment
+            folder, self.config.train, self.config_dict, gan, latents, augment
         )
         if self.checkpoints.resume().step:
             log.info("resumed at step %d", self.progress.step)
         self.start_step = self.progress.step
+        return self.checkpoints
 
     # 4. tracker: the run's record, continued when the checkpoint names one
-    def open_tracker(self) -> None:
-        config, gan = self.config, self.gan
-        tags = {**self.info.tags, **environment_tags(self.device), tag.PRECISION: self.precision}
+    def open_tracker(
+        self, data: DataSet, gan: Gan, device: torch.device, precision: str
+    ) -> Tracker:
+        config = self.config
+        tags = {**self.info.tags, **environment_tags(device), tag.PRECISION: precision}
         if config.trial.number is not None:
             tags.update({tag.TRIAL: str(config.trial.number), tag.STUDY: config.trial.study})
         g_params, d_params = count_parameters(gan.generator), count_parameters(gan.discriminator)
         tags.update({tag.G_PARAMS: str(g_params[0]), tag.D_PARAMS: str(d_params[0])})
-        tags[tag.IMAGES] = str(len(self.data.images))
+        tags[tag.IMAGES] = str(len(data.images))
         info = replace(self.info, tags=tags)
         run_id = self.progress.tracking_run_id
         if run_id is None and config.train.resume == "auto":  # killed before a checkpoint
             run_id = recorded_run_id(self.run_dir)
-        self.tracker = open_tracker(config.tracking, self.run_dir, info, run_id)
-        self.progress.tracking_run_id = self.tracker.run_id
+        self.tracker = tracker = open_tracker(config.tracking, self.run_dir, info, run_id)
+        self.progress.tracking_run_id = tracker.run_id
         config_file = self.run_dir / "config.yaml"
         config_file.write_text(yaml.safe_dump(self.config_dict, sort_keys=False))
-        self.tracker.log_params(flatten(self.config_dict))
-        self.tracker.log_dataset(config.data.name, self.data.key, config.data.path)
-        self.tracker.log_artifact(config_file)
+        tracker.log_params(flatten(self.config_dict))
+        tracker.log_dataset(config.data.name, data.key, config.data.path)
+        tracker.log_artifact(config_file)
         overrides = self.run_dir / ".hydra" / "overrides.yaml"
         if overrides.exists():
-            self.tracker.log_artifact(overrides)
-        images = self.data.images
+            tracker.log_artifact(overrides)
         log.info(
             "device %s; %d images %s; G %s parameters (Keras total %s), D %s (%s)",
-            self.device,
-            len(images),
-            "x".join(map(str, images.shape[1:])),
+            device,
+            len(data.images),
+            "x".join(map(str, data.images.shape[1:])),
             *(f"{n:,}" for n in (*g_params, *d_params)),
         )
+        return tracker
 
     # 5. metrics: the evaluator and its reference statistics; a search trial's judge
-    def prepare_metrics(self) -> None:
+    def prepare_metrics(self, data: DataSet, device: torch.device) -> tuple[Any, Any]:
         config = self.config
-        self.evaluator = self.judge = None
+        evaluator = judge = None
         if config.metrics.name != MetricsName.NONE:
             from gan_lab.metrics.evaluator import (
                 Evaluator,  # the Inception network only when measuring
             )
 
-            self.evaluator = Evaluator(
-                config.metrics, self.data.images, self.data.key, self.device, cache_dir(config.data)
+            evaluator = Evaluator(
+                config.metrics, data.images, data.key, device, cache_dir(config.data)
             )
         if config.trial.number is not None:
             from gan_lab.search.trial import TrialJudge  # Optuna only in a search
 
-            self.judge = TrialJudge(config.trial)
-            self.judge.tracked_as(self.tracker.run_id)
+            judge = TrialJudge(config.trial)
+            judge.tracked_as(self.tracker.run_id)
+        return evaluator, judge
 
     # 6. the loop's hook after each epoch: grid, evaluation when due, checkpoint when due
     def after_epoch(self, epoch: int, step: int, means: dict[str, float]) -> bool:
@@ -327,7 +239,7 @@ class Run:
         self.means = means
         self.log_grid(epoch)
         every = self.config.metrics.every
-        if self.evaluator is not None and every and epoch % every == 0:
+        if self.parts.evaluator is not None and every and epoch % every == 0:
             self.evaluate(epoch)
         self.checkpoints.after_epoch(epoch)
         return self.ending is not None
@@ -335,7 +247,8 @@ class Run:
     def evaluate(self, epoch: int) -> None:
         """Score the generator, log the scores at step = epoch, keep best.pt by FID, and let a
         search trial's judge decide whether the run goes on."""
-        self.scores = self.evaluator.evaluate(self.gan.eval_generator)
+        parts = self.parts
+        self.scores = parts.evaluator.evaluate(parts.gan.eval_generator)
         self.evaluated_at = self.progress.step
         self.tracker.log_metrics(self.scores, epoch)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in self.scores.items()))
@@ -344,14 +257,19 @@ class Run:
             progress.best_fid, progress.best_epoch = fid, epoch
             self.checkpoints.best()
             self.tracker.log_metrics({"best_fid": fid}, epoch)
-        if self.judge is not None:
+        if parts.judge is not None:
             scores = {**self.scores, "best_fid": progress.best_fid}
-            self.ending = self.judge.after_evaluation(epoch, scores)
+            self.ending = parts.judge.after_evaluation(epoch, scores)
 
     # 7. finish: a last evaluation and checkpoint, the final grid, the uploads, the outcome
     def finish(self) -> RunResult:
-        config, tracker, step = self.config, self.tracker, self.progress.step
-        if self.evaluator is not None and self.evaluated_at != step and self.ending is None:
+        config, tracker, step, judge = (
+            self.config,
+            self.tracker,
+            self.progress.step,
+            self.parts.judge,
+        )
+        if self.parts.evaluator is not None and self.evaluated_at != step and self.ending is None:
             self.evaluate(self.epochs_begun)
         last = self.checkpoints.at_end()
         # A resumed run that had already ended and been recorded uploads nothing twice
@@ -359,14 +277,14 @@ class Run:
         if not ended_before:
             self.upload_final_files(last)
         if config.tracking.log_model and not ended_before:
-            generator, epoch = self.kept_generator()
+            generator, epoch = self.checkpoints.kept_generator(self.epochs_begun)
             example = Latents.of(generator, config.train.seed).sample(2)
             tracker.log_generator(generator, example, epoch, config.tracking.register_model)
         log.info("finished at step %d; run folder %s", step, self.run_dir)
         metrics = {**self.means, **self.scores}
         if self.progress.best_fid is not None:
             metrics["best_fid"] = self.progress.best_fid
-        ending = self.ending or (self.judge.at_end(metrics) if self.judge else None)
+        ending = self.ending or (judge.at_end(metrics) if judge else None)
         if ending is not None:
             return replace(ending, metrics=metrics, step=step)
         return RunResult(Status.FINISHED, metrics=metrics, step=step)
@@ -386,17 +304,6 @@ class Run:
         tracker.log_figure(
             loss_curves(tracker.metric_history(list(LOSS_CURVES))), "loss_curves.png"
         )
-
-    def kept_generator(self) -> tuple[torch.nn.Module, int]:
-        """The generator a run leaves as its product, and the epoch it comes from: that of the
-        lowest FID (best.pt) where the run was scored, else the final one; the moving average
-        where the run keeps one."""
-        best = self.progress.best_epoch
-        if best is None:
-            return self.gan.eval_generator, self.epochs_begun
-        from gan_lab.generators import generator_of
-
-        return generator_of(checkpoint.load(self.checkpoints.folder / BEST)), best
 
     def save_before_exit(self) -> None:
         """last.pt at the step reached, where training has begun (SIGTERM)."""
@@ -433,7 +340,7 @@ class Run:
     def sample_grid(self) -> torch.Tensor:
         """The generator's images of the run's fixed latent vectors as one grid, (C, H, W)."""
         size = self.config.train.grid_size
-        images = generate_all(self.gan.eval_generator, size**2, self.config.train.seed)
+        images = generate_all(self.parts.gan.eval_generator, size**2, self.config.train.seed)
         from torchvision.utils import make_grid  # after the first step: see _save_image
 
         return make_grid(images, nrow=size, padding=2)

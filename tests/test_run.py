@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
+import logging
+import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from gan_lab import checkpoint
+from gan_lab import checkpoint, loop
+from gan_lab.cli import parser
 from gan_lab.config import compose
+from gan_lab.errors import ConfigError, GanLabError, RunDiverged
 from gan_lab.outcome import Reason, Status
 from gan_lab.run import run
 from tests.helpers.checkpoints import assert_same_checkpoint
-from tests.helpers.cli import gan_lab_cli
+from tests.helpers.cli import gan_lab_cli, run_cli
 from tests.helpers.configs import STEPS_PER_EPOCH, TINY, with_defaults
 
 
@@ -139,7 +147,7 @@ def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, tiny_config):
     bad.write_bytes(b"not a checkpoint")
     result = run(tiny_config(f"train.resume={bad}"), tmp_path / "run")
     assert result.status == Status.FAILED and result.user_error
-    assert "cannot be read" in result.error
+    assert "cannot be read" in result.error and "check train.resume" in result.error
 
 
 def test_a_checkpoint_of_another_model_is_a_clear_error(tmp_path, tiny_config):
@@ -169,7 +177,7 @@ def test_divergence_stops_with_a_clear_error(tmp_path, tiny_config):
     config = tiny_config("train.epochs=1", "init=normal", "init.std=1e30")
     result = run(config, tmp_path)
     assert (result.status, result.reason) == (Status.FAILED, Reason.DIVERGED)
-    assert re.search("diverged by step 2 .*lower optim.lr", result.error)
+    assert re.search("diverged by step 2 .*lower optim.lr, or check the data", result.error)
     assert not (tmp_path / "checkpoints").exists()  # no checkpoint of NaN weights
 
 
@@ -245,3 +253,131 @@ def test_a_compiled_run_trains_and_resumes_without_compiling(tmp_path, tiny_conf
     last = tmp_path / "c" / "checkpoints" / "last.pt"
     resumed = run(tiny_config("train.epochs=2", f"train.resume={last}"), tmp_path / "plain")
     assert (resumed.status, resumed.step) == (Status.FINISHED, 2 * STEPS_PER_EPOCH)
+
+
+def test_keep_last_keeps_the_newest_epoch_checkpoints_and_last(tmp_path, tiny_config):
+    run(tiny_config("train.epochs=3", "train.keep_last=2"), tmp_path)
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["epoch_0002.pt", "epoch_0003.pt", "last.pt"]
+    assert _step(_weights(tmp_path)) == 3 * STEPS_PER_EPOCH
+
+
+def test_keep_last_zero_is_a_config_error(tiny_config):
+    with pytest.raises(ConfigError, match="train.keep_last=0 .*keep_checkpoints=false"):
+        tiny_config("train.keep_last=0")
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_last_pt(
+    tmp_path, tiny_config, monkeypatch
+):
+    """ENOSPC half way through writing the second epoch's checkpoint: the run fails with one
+    line naming the file, the bytes needed and the bytes free; last.pt is the first epoch's."""
+    run(tiny_config("train.epochs=1"), tmp_path)
+    save = torch.save
+
+    def disk_full(state, target, *args, **kwargs):
+        if isinstance(target, io.BytesIO):  # measuring the checkpoint's size
+            return save(state, target, *args, **kwargs)
+        Path(target).write_bytes(b"\0" * 1000)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    result = run(tiny_config("train.epochs=2", "train.resume=auto"), tmp_path)
+    monkeypatch.undo()
+    assert result.status == Status.FAILED and result.user_error  # exit 2, one line
+    last = tmp_path / "checkpoints" / "last.pt"
+    assert re.fullmatch(
+        rf"cannot write checkpoint {re.escape(str(last))}: no space left on device "
+        r"\([\d,]+ bytes needed, [\d,]+ free\): .*train\.keep_last=N.*",
+        result.error,
+    )
+    assert _step(checkpoint.load(last)) == STEPS_PER_EPOCH  # intact, loadable
+    assert not [p for p in last.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("content", ["png", "truncated"])
+def test_eval_of_a_file_that_is_no_checkpoint_says_so(
+    tmp_path, tiny_config, monkeypatch, capsys, content
+):
+    if content == "png":
+        target = tmp_path / "some.png"
+        target.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    else:
+        run(tiny_config("train.epochs=1"), tmp_path / "run")
+        whole = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
+        target = tmp_path / "truncated.pt"
+        target.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(monkeypatch, "eval", str(target))
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2
+    assert line.startswith(f"gan-lab: error: not a gan_lab checkpoint: {target} cannot be read")
+    assert "resume" not in line
+
+
+def test_a_damaged_checkpoint_to_resume_from_names_train_resume(tmp_path, tiny_config):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = run(tiny_config(f"train.resume={bad}"), tmp_path / "run")
+    assert result.error.startswith("not a gan_lab checkpoint") and result.user_error
+    assert result.error.endswith(f"check train.resume={bad}")
+
+
+@pytest.mark.parametrize(
+    ("precision", "fix"),
+    [
+        ("fp32", "lower optim.lr, or check the data (train.precision is fp32 already)"),
+        ("bf16", "lower optim.lr, or use train.precision=fp32"),
+        ("fp16", "lower optim.lr, or use train.precision=bf16 (a GPU of compute capability 8+) "
+         "or fp32"),
+    ],
+)  # fmt: skip
+def test_the_divergence_message_fits_the_precision(precision, fix):
+    step = SimpleNamespace(metrics=("g_loss", "d_real"), precision=precision)
+    with pytest.raises(RunDiverged) as diverged:
+        loop._read(torch.tensor([math.nan, 1.0]), 1, 7, step)
+    assert str(diverged.value) == f"training diverged by step 7 (g_loss=nan, d_real=1): {fix}"
+
+
+def test_max_steps_beyond_the_epochs_is_said_at_the_start(caplog):
+    caplog.set_level(logging.WARNING, logger="gan_lab.loop")
+    assert loop.total_steps(loop.LoopSettings(20, 3000, 10), 39) == 780
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "train.max_steps=3000 is never reached: train.epochs=20 ends the run at step 780 "
+        "(39 steps an epoch); set train.epochs=77 to train 3000 steps"
+    )
+    caplog.clear()
+    assert loop.total_steps(loop.LoopSettings(20, 500, 10), 39) == 500
+    assert loop.total_steps(loop.LoopSettings(20, None, 10), 39) == 780
+    assert not caplog.records
+
+
+def test_eval_help_shows_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        parser().parse_args(["eval", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(default: None)" not in shown
+    assert "(default: 512 on a CPU, about a minute;" in shown
+    assert "PNG images to write (default: 64)" in shown
+
+
+def test_a_full_disk_while_copying_an_epoch_checkpoint_leaves_no_torn_copy(tmp_path, monkeypatch):
+    """Where hard links are not supported the epoch file is a copy: written atomically too."""
+    folder = tmp_path / "checkpoints"
+    checkpoint.save(folder, {"format": checkpoint.FORMAT, "n": 1})
+
+    def no_link(*args):
+        raise OSError(errno.EXDEV, "no links here")
+
+    def copy_fills_the_disk(source, target):
+        Path(target).write_bytes(b"\0" * 10)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(shutil, "copyfile", copy_fills_the_disk)
+    with pytest.raises(GanLabError, match="no space left on device"):
+        checkpoint.save(folder, {"format": checkpoint.FORMAT, "n": 2}, keep_as="epoch_0002.pt")
+    monkeypatch.undo()
+    assert [p.name for p in folder.iterdir()] == ["last.pt"]
+    assert checkpoint.load(folder / "last.pt")["n"] == 1

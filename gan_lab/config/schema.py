@@ -170,6 +170,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     checkpoint_every: int = 1  # epochs; the end of the run always saves
     keep_checkpoints: bool = True  # keep checkpoints/epoch_NNNN.pt beside checkpoints/last.pt
+    # Of those, only the newest N (null: all; each is a whole checkpoint, about 6 MB for dcgan32)
+    keep_last: int | None = None
     resume: str | None = None  # auto (this run folder's last checkpoint) or a checkpoint path
     grid_size: int = 4  # the fixed-noise sample grid is grid_size x grid_size
     progress: bool = True
@@ -182,6 +184,13 @@ class TrainConfig:
             "train.max_steps",
             self.max_steps,
             "null or an integer >= 1",
+        )
+        require(
+            self.keep_last is None or self.keep_last >= 1,
+            "train.keep_last",
+            self.keep_last,
+            "null (keep every epoch's checkpoint) or an integer >= 1; "
+            "train.keep_checkpoints=false keeps none",
         )
         require(
             self.checkpoint_every >= 1,

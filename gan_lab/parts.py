@@ -1,0 +1,76 @@
+"""What a run is made of, in one record (Parts), and the first two phases that build it: the
+data, at the size and channels the generator makes, and the networks with what trains them.
+run.py adds the rest (checkpoints, tracker, metrics) and hands the record to the loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from gan_lab.augment import Augment
+from gan_lab.checkpoint import Checkpoints
+from gan_lab.config import Config
+from gan_lab.data import image_shape, load_images
+from gan_lab.data.batches import BatchSource
+from gan_lab.data.datasets import DataSet
+from gan_lab.errors import ConfigError
+from gan_lab.loop import Training
+from gan_lab.models.dcgan import output_shape
+from gan_lab.models.gan import Gan, build_gan
+from gan_lab.sampling import Latents
+
+
+@dataclass
+class Parts(Training):
+    """The loop's input (Training) and what the run adds around it."""
+
+    device: torch.device
+    precision: str
+    data: DataSet
+    augment: Augment | None
+    checkpoints: Checkpoints
+    evaluator: Any  # metrics.evaluator.Evaluator (imported only when measuring), or None
+    judge: Any  # search.trial.TrialJudge (Optuna only in a search), or None
+
+
+def load_data(config: Config) -> DataSet:
+    """1. data: the images, at the size and channels the generator makes."""
+    model_shape = output_shape(config.model)
+    shape = image_shape(config.data, model_shape)
+    if shape != model_shape:
+        shown = "x".join(map(str, model_shape)), "x".join(map(str, shape))
+        raise ConfigError(
+            "model",
+            config.model.name,
+            f"it generates {shown[0]} images but data={config.data.name} gives {shown[1]}: "
+            "choose a model preset for that image size, or set data.size / data.channels "
+            "to match",
+        )
+    return load_images(config.data, shape)
+
+
+def build_networks(
+    config: Config, data: DataSet, device: torch.device
+) -> tuple[Gan, Augment | None, Latents, BatchSource]:
+    """2. networks: G and D initialised, their optimisers; the augmentation; the latent stream;
+    the batches. Draws from the RNGs: seed them first."""
+    train = config.train
+    gan = build_gan(config, device)
+    output_range = gan.generator.output_range
+    augment = None
+    if config.augment.policy:
+        augment = Augment(config.augment, output_range, train.batch_size, device, train.seed)
+    model = config.model
+    latents = Latents(model.latent_dim, model.latent_distribution, device, train.seed)
+    batches = BatchSource(
+        data.images,
+        train.batch_size,
+        device,
+        output_range,
+        train.seed,
+        config.data.on_device,
+        config.data.flip,
+    )
+    return gan, augment, latents, batches
