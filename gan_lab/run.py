@@ -47,6 +47,7 @@ from gan_lab.tracking import (
     recorded_run_id,
 )
 from gan_lab.tracking import tags as tag
+from gan_lab.tracking.store import StoreUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -409,6 +410,8 @@ class Run:
             scores = {**self.means, **self.scores}
             result = replace(result, step=self.progress.step, metrics=scores)
         if self.tracker is None:
+            if isinstance(result.exception, StoreUnreachable):  # said once, by the entry point
+                return result
             try:
                 self.tracker = open_tracker(self.config.tracking, self.run_dir, self.info)
                 self.tracker.log_params(flatten(self.config_dict))

@@ -1,7 +1,6 @@
-"""Where a run's params, metrics, images and files go. The training loop only sees `Tracker`.
-
-tracking=mlflow (the default) logs to an MLflow store (mlflow_tracker.py); tracking=none keeps
-everything in the run folder (local.py) and never imports MLflow.
+"""The Tracker interface: where a run's params, metrics, images and files go. The training loop
+only sees `Tracker`; open.py picks the implementation (local.py, mlflow_tracker.py), which
+import this module and nothing that imports them.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ if TYPE_CHECKING:  # none of them is imported for the command line's help
     import torch
     from matplotlib.figure import Figure
 
-    from gan_lab.config import TrackingConfig
     from gan_lab.outcome import RunResult
 
 # Set by the sweep callback in the launching process; read by every job of the sweep.
@@ -84,30 +82,6 @@ class Tracker(Protocol):
     def finish(self, result: RunResult) -> None:
         """Record how the run ended (its status and the outcome record), once."""
         ...
-
-
-def open_tracker(
-    cfg: TrackingConfig, run_dir: Path, info: RunInfo, resume_run_id: str | None = None
-) -> Tracker:
-    if cfg.name == "none":
-        from gan_lab.tracking.local import LocalTracker
-
-        return LocalTracker(run_dir)
-    from gan_lab.tracking.mlflow_tracker import MlflowTracker  # MLflow only when tracking
-
-    run_tags = dict(info.tags)
-    if os.environ.get(SWEEP_ID_ENV):
-        run_tags[tags.SWEEP_ID] = os.environ[SWEEP_ID_ENV]
-        run_tags[tags.SWEPT] = os.environ.get(SWEPT_ENV, "")
-    return MlflowTracker(
-        cfg.uri,
-        cfg.experiment,
-        info.name,
-        run_tags,
-        run_dir,
-        os.environ.get(PARENT_RUN_ENV),
-        resume_run_id,
-    )
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
