@@ -175,10 +175,15 @@ def record(store: str, experiment: str) -> dict:
     for key in run.data.metrics:
         history = client.get_metric_history(run.info.run_id, key)
         out["metrics"][key] = sorted((m.step, m.value) for m in history)
-    for item in client.list_artifacts(run.info.run_id, "images"):
-        name = Path(item.path).name
-        if name.endswith(".png") and "+step+" in name and "compressed" not in name:
-            out["images"][int(name.partition("+step+")[2].split("+")[0])] += 1
+    from gan_lab.tracking.resume import image_files
+
+    names = [Path(item.path).name for item in client.list_artifacts(run.info.run_id, "images")]
+    out["incomplete_images"] = []
+    for image, endings in image_files(names).items():  # every image: its PNG and its thumbnail
+        if endings == {".png", "+compressed.webp"}:
+            out["images"][int(image.partition("+step+")[2].split("+")[0])] += 1
+        else:
+            out["incomplete_images"].append(image)
     files = {a.path for a in client.list_artifacts(run.info.run_id)}
     files |= {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
     out["files"] = files
@@ -199,6 +204,8 @@ def compare_mlflow(got: dict, want: dict) -> list[str]:
             problems.append(f"{key} values differ")
     if extra := set(got["metrics"]) - set(want["metrics"]):
         problems.append(f"metrics not in the uninterrupted run: {sorted(extra)}")
+    if got.get("incomplete_images"):
+        problems.append(f"images without all their files: {got['incomplete_images']}")
     if got["images"] != want["images"]:
         problems.append(f"grids at steps {dict(got['images'])} != {dict(want['images'])}")
     if missing := want["files"] - got["files"]:

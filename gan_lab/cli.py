@@ -42,11 +42,25 @@ def _save_images(images: torch.Tensor, out: Path, nrow: int = 8) -> None:
     save_image(images[:64], out / "grid.png", nrow=nrow)
 
 
+def _reach_store(source: str | None, tracking_uri: str | None) -> None:
+    """The MLflow store checked before a command reads from it (a `source` in MLflow, or None:
+    the command reads only the store): one line within seconds where it does not answer."""
+    from gan_lab.tracking.store import connect
+
+    if source is not None and not source.startswith("models:/"):
+        from gan_lab.generators import run_id_of
+
+        if run_id_of(source) is None:  # a checkpoint file: no store
+            return
+    connect(tracking_uri)
+
+
 def sample(args: argparse.Namespace) -> Path:
     """PNG images and a grid from a generator; --interpolate: latent walks, one per grid row."""
     from gan_lab.generators import interpolate, load_generator
     from gan_lab.generators import sample as images_of
 
+    _reach_store(args.source, args.tracking_uri)
     generator = load_generator(args.source, args.tracking_uri, _device(args.device))
     out = Path(args.out)
     if args.interpolate:
@@ -104,6 +118,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, float]:
     from gan_lab.data import image_shape, load_images
     from gan_lab.generators import checkpoint_file, sample
 
+    _reach_store(args.target, args.tracking_uri)
     path, run_id = checkpoint_file(args.target, args.tracking_uri)
     state = checkpoint.load(path)
     metrics = {"num_samples": args.num, "batch_size": args.batch_size, "name": "standard"}
@@ -186,6 +201,7 @@ def fid(args: argparse.Namespace) -> dict[str, float]:
 def _report(args: argparse.Namespace):
     from gan_lab.report import report
 
+    _reach_store(None, args.tracking_uri)
     return report(args.target, args.out, args.tracking_uri)
 
 

@@ -46,6 +46,7 @@ from gan_lab.tracking import (
     open_tracker,
     recorded_run_id,
 )
+from gan_lab.tracking.store import StoreUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +320,8 @@ class Run:
             scores = {**self.means, **self.scores}
             result = replace(result, step=self.progress.step, metrics=scores)
         if self.tracker is None:
+            if isinstance(result.exception, StoreUnreachable):  # said once, by the entry point
+                return result
             try:
                 self.tracker = open_tracker(self.config.tracking, self.run_dir, self.info)
                 self.tracker.log_params(flatten(self.config_dict))

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
+import time
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 
 import gan_lab.loop
+import gan_lab.tracking.local
 from gan_lab import tags
 from gan_lab.outcome import Reason, Status, outcome_of
 from gan_lab.run import run
 from gan_lab.tracking import RunInfo, flatten
+from gan_lab.tracking.export import model_name
 from gan_lab.tracking.local import LocalTracker
-from gan_lab.tracking.mlflow_tracker import model_name
+from gan_lab.tracking.resume import image_files
+from tests.helpers.cli import gan_lab_cli
 from tests.helpers.configs import STEPS_PER_EPOCH, with_defaults
+from tests.helpers.servers import free_port
 from tests.helpers.tracking import runs_of as _runs
 from tests.helpers.tracking import tracked_sweep
 
@@ -329,7 +336,7 @@ def test_a_sweep_against_a_store_that_does_not_answer_stops_before_any_job(tmp_p
     )
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("gan-lab: error: cannot open the MLflow store " + uri)
+    assert lines[-1].startswith("gan-lab: error: cannot reach the tracking store at " + uri)
     assert "Traceback" not in result.stderr and "UserWarning" not in result.stderr
     assert not list(sweep.glob("*/outcome.json"))  # no job started
 
@@ -340,3 +347,63 @@ def test_a_resumed_sweep_continues_its_parent_run(tmp_path, store):
     client, again, rerun = tracked_sweep(tmp_path, "optim.lr=1e-4,2e-4", "train.resume=auto")
     assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
     assert {c.info.run_id for c in rerun} == {c.info.run_id for c in children}
+
+
+def _image_files(client: MlflowClient, run_id: str) -> dict[str, set[str]]:
+    return image_files([Path(a.path).name for a in client.list_artifacts(run_id, "images")])
+
+
+def test_a_grid_whose_upload_was_cut_is_logged_again_on_resume(tiny_config, store, tmp_path):
+    """The process died between a grid's two files (the PNG and the UI's +compressed.webp): the
+    resumed run replaces the incomplete grid with a whole one, from the run folder's copy."""
+    tracked = ("tracking=mlflow", f"tracking.uri={store}", "tracking.log_model=false")
+    run(tiny_config(*tracked, "train.epochs=1"), tmp_path / "run")
+    client, (record,) = _runs(store)
+    run_id = record.info.run_id
+    artifacts = Path(record.info.artifact_uri.removeprefix("file://")) / "images"
+    (thumbnail,) = artifacts.glob("samples+step+1+*+compressed.webp")
+    thumbnail.unlink()  # as a kill between the two uploads leaves it
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    run(tiny_config(*tracked, "train.epochs=2", f"train.resume={last}"), tmp_path / "run")
+    images = _image_files(client, run_id)
+    assert sorted(int(i.split("+step+")[1].split("+")[0]) for i in images) == [0, 1, 2]
+    assert all(endings == {".png", "+compressed.webp"} for endings in images.values())
+
+
+def test_a_full_disk_at_the_end_still_ends_the_mlflow_run(
+    tiny_config, store, tmp_path, monkeypatch
+):
+    """outcome.json cannot be written (ENOSPC): the store was told first, so its run ends with
+    its outcome instead of staying RUNNING."""
+
+    def full_disk(path, write):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(gan_lab.tracking.local, "atomic_write", full_disk)
+    config = tiny_config("tracking=mlflow", f"tracking.uri={store}", "tracking.log_model=false")
+    with pytest.raises(OSError, match="No space left"):
+        run(config, tmp_path / "run")
+    _, (record,) = _runs(store)
+    assert record.info.status == "FINISHED"
+    assert outcome_of(record).status == Status.FINISHED
+    assert not (tmp_path / "run" / "outcome.json").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sample", "runs:/0123456789abcdef0123456789abcdef"],
+        ["sample", "models:/anime@champion"],
+        ["eval", "runs:/0123456789abcdef0123456789abcdef"],
+        ["report", "anime_scenario1"],
+    ],
+)
+def test_every_command_that_reads_the_store_fails_fast_where_nothing_listens(tmp_path, command):
+    uri = f"http://127.0.0.1:{free_port()}"  # bound, then closed: nothing listens there
+    started = time.monotonic()
+    result = gan_lab_cli(tmp_path, *command, "--tracking-uri", uri, timeout=120)
+    assert time.monotonic() - started < 20  # MLflow's own retries take minutes
+    assert result.returncode == 2
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"gan-lab: error: cannot reach the tracking store at {uri} (")
