@@ -71,7 +71,7 @@ def job(cfg: DictConfig) -> RunResult:
     except GanLabError as error:
         result = RunResult(Status.FAILED, reason=Reason.ERROR, error=str(error), exception=error)
         if multirun:  # a sweep's record counts every job, one with an invalid value too
-            from gan_lab.run import record_untyped
+            from gan_lab.tracking.factory import record_untyped
 
             record_untyped(cfg, Path(hydra_config.runtime.output_dir), info, result)
     else:

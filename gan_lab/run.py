@@ -82,24 +82,6 @@ def train(config: Config, run_dir: str | Path | None = None) -> RunResult:
     return run(config, folder)
 
 
-def record_untyped(cfg: Any, run_dir: Path, info: RunInfo, result: RunResult) -> None:
-    """The record of a sweep's job whose config could not be typed (an invalid value in one of
-    the sweep's values): its tracker opened from the config's tracking keys, its params as
-    given, its outcome."""
-    from omegaconf import OmegaConf
-
-    from gan_lab.config import TrackingConfig
-
-    try:
-        tracking = TrackingConfig(**OmegaConf.to_container(cfg.tracking, resolve=True))
-        tracker = open_tracker(tracking, run_dir, info)
-        tree = OmegaConf.to_container(cfg, resolve=False)
-        tracker.log_params(flatten({k: v for k, v in tree.items() if k != "hydra"}))
-        tracker.finish(result)
-    except Exception as error:  # the tracking keys themselves are what is wrong
-        log.error("the failure could not be recorded: %s", error)
-
-
 def _failed(reason: Reason, error: Exception) -> RunResult:
     text = str(error) if isinstance(error, GanLabError) else f"{type(error).__name__}: {error}"
     return RunResult(Status.FAILED, reason=reason, error=text, exception=error)
@@ -220,13 +202,10 @@ class Run:
         config = self.config
         evaluator = judge = None
         if config.metrics.name != MetricsName.NONE:
-            from gan_lab.metrics.evaluator import (
-                Evaluator,  # the Inception network only when measuring
-            )
+            from gan_lab.metrics.evaluator import Evaluator  # Inception only when measuring
 
-            evaluator = Evaluator(
-                config.metrics, data.images, data.key, device, cache_dir(config.data)
-            )
+            data_cache = cache_dir(config.data)
+            evaluator = Evaluator(config.metrics, data.images, data.key, device, data_cache)
         if config.trial.number is not None:
             from gan_lab.search.trial import TrialJudge  # Optuna only in a search
 

@@ -7,6 +7,7 @@ only when a run tracks with it.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     import torch
 
     from gan_lab.config import TrackingConfig
+    from gan_lab.outcome import RunResult
+
+log = logging.getLogger(__name__)
 
 
 def recorded_run_id(run_dir: Path) -> str | None:
@@ -92,3 +96,21 @@ def environment_tags(device: torch.device) -> dict[str, str]:
     else:
         found[tags.DEVICE] = f"cpu ({torch.get_num_threads()} threads)"
     return found
+
+
+def record_untyped(cfg: Any, run_dir: Path, info: RunInfo, result: RunResult) -> None:
+    """The record of a sweep's job whose config could not be typed (an invalid value in one of
+    the sweep's values): its tracker opened from the config's tracking keys, its params as
+    given, its outcome."""
+    from omegaconf import OmegaConf
+
+    from gan_lab.config import TrackingConfig
+
+    try:
+        tracking = TrackingConfig(**OmegaConf.to_container(cfg.tracking, resolve=True))
+        tracker = open_tracker(tracking, run_dir, info)
+        tree = OmegaConf.to_container(cfg, resolve=False)
+        tracker.log_params(flatten({k: v for k, v in tree.items() if k != "hydra"}))
+        tracker.finish(result)
+    except Exception as error:  # the tracking keys themselves are what is wrong
+        log.error("the failure could not be recorded: %s", error)
