@@ -174,7 +174,7 @@ def test_a_crash_while_saving_leaves_the_old_checkpoint(tmp_path, tiny_config, m
 
 
 def test_divergence_stops_with_a_clear_error(tmp_path, tiny_config):
-    config = tiny_config("train.epochs=1", "init=normal", "init.std=1e30")
+    config = tiny_config("train.epochs=1", "init=normal", "init.std=1e30", "train.precision=fp32")
     result = run(config, tmp_path)
     assert (result.status, result.reason) == (Status.FAILED, Reason.DIVERGED)
     assert re.search("diverged by step 2 .*lower optim.lr, or check the data", result.error)
