@@ -11,34 +11,27 @@ relative change (the hardest case). The target for metrics.precision=bf16: withi
 from __future__ import annotations
 
 import argparse
-import io
 import time
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
+from gan_lab.config import DataConfig
+from gan_lab.data import load_images
 from gan_lab.devices import native_bf16, resolve_device
 from gan_lab.metrics import scores
 from gan_lab.metrics.evaluator import extract
 from gan_lab.metrics.inception import find_weights, shared_network
 
 
-def read_zip(path: Path, count: int, size: int) -> torch.Tensor:
-    """`count` images of a ZIP as uint8 NCHW at `size`x`size` (a benchmark's own small reader:
-    the point here is the network, not gan_lab's data pipeline)."""
-    with zipfile.ZipFile(path) as archive:
-        names = sorted(n for n in archive.namelist() if n.lower().endswith((".jpg", ".png")))
-        if len(names) < count:
-            raise SystemExit(f"{path} holds {len(names)} images, fewer than --num x 2 = {count}")
-        images = []
-        for name in names[:count]:
-            image = Image.open(io.BytesIO(archive.read(name))).convert("RGB")
-            image = image.resize((size, size), Image.Resampling.BICUBIC)
-            images.append(np.asarray(image).transpose(2, 0, 1))
-    return torch.from_numpy(np.stack(images))
+def real_images(path: Path, count: int, size: int) -> torch.Tensor:
+    """The first `count` images of a folder or ZIP at `size`x`size`, through gan_lab's own data
+    set loading (data=folder, decoded once into its cache), as uint8 NCHW."""
+    data = DataConfig(name="folder", path=str(path), size=size, channels=3, limit=count)
+    images = load_images(data, (3, size, size)).images
+    if len(images) < count:
+        raise SystemExit(f"{path} holds {len(images)} images, fewer than --num x 2 = {count}")
+    return images
 
 
 def features(network, images, device, batch_size: int, precision: str):
@@ -52,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, required=True, help="a ZIP of real images")
+    parser.add_argument("--data", type=Path, required=True, help="a folder or ZIP of real images")
     parser.add_argument("--num", type=int, default=1000, help="images in each of the two sets")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -64,7 +57,7 @@ def main() -> None:
     if not native_bf16(device):
         print("bf16 is emulated on this device (far slower): nothing to decide here")
         return
-    images = read_zip(args.data, 2 * args.num, args.size)
+    images = real_images(args.data, 2 * args.num, args.size)
     first, second = images[: args.num], images[args.num :]
     network = shared_network(find_weights(None, Path.home() / ".cache" / "gan_lab"), str(device))
     extract(network, [first[:32]], device, 32, "warm-up")

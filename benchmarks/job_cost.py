@@ -15,27 +15,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
-import time
+
+from sweep_throughput import timed_sweep  # benchmarks/ is on the path of a benchmark script
 
 
 def sweep_seconds(jobs: int, launcher: list[str], tracking: str, folder: str) -> float:
     seeds = ",".join(str(i) for i in range(jobs))
-    command = [
-        sys.executable,
-        *("-m", "gan_lab", "-m", f"train.seed={seeds}"),
-        *("data=synthetic", "data.num_images=256", "train.max_steps=1", "metrics=none"),
-        *(f"tracking={tracking}", "train.progress=false", f"hydra.sweep.dir={folder}/sweep"),
-        *launcher,
-    ]
+    overrides = [f"train.seed={seeds}", "data=synthetic", "data.num_images=256"]
+    overrides += ["train.max_steps=1", "metrics=none", f"tracking={tracking}"]
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder}/mlflow.db"}
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=folder, env=env)
-    if result.returncode:
-        sys.exit(result.stderr[-2000:])
-    return time.perf_counter() - start
+    return timed_sweep([*overrides, f"hydra.sweep.dir={folder}/sweep", *launcher], folder, env)
 
 
 def main() -> None:

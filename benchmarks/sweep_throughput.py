@@ -20,26 +20,21 @@ import time
 import torch
 
 
-def sweep_seconds(extra: list[str], runs: int, epochs: int, folder: str) -> float:
-    lrs = ",".join(f"{(i + 1) * 5e-5:.6g}" for i in range(runs))
-    command = [
-        sys.executable,
-        "-m",
-        "gan_lab",
-        "-m",
-        f"optim.lr={lrs}",
-        f"train.epochs={epochs}",
-        "metrics=none",
-        "tracking=none",
-        "train.progress=false",
-        f"hydra.sweep.dir={folder}",
-        *extra,
-    ]
+def timed_sweep(overrides: list[str], folder: str, env: dict | None = None) -> float:
+    """Seconds of `python -m gan_lab -m <overrides>` as a whole process, run in `folder`; its
+    error ends the benchmark. (benchmarks/job_cost.py times its sweeps with it too.)"""
+    command = [sys.executable, "-m", "gan_lab", "-m", "train.progress=false", *overrides]
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=folder)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=folder, env=env)
     if result.returncode:
         sys.exit(result.stderr[-2000:])
     return time.perf_counter() - start
+
+
+def sweep_seconds(extra: list[str], runs: int, epochs: int, folder: str) -> float:
+    lrs = ",".join(f"{(i + 1) * 5e-5:.6g}" for i in range(runs))
+    overrides = [f"optim.lr={lrs}", f"train.epochs={epochs}", "metrics=none", "tracking=none"]
+    return timed_sweep([*overrides, f"hydra.sweep.dir={folder}", *extra], folder)
 
 
 def main() -> None:

@@ -165,9 +165,9 @@ def describe_yaml_error(error: yaml.YAMLError) -> str:
     return f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
-def _end_sweep(reason: Reason, why: str) -> None:
+def _end_sweep(result: RunResult, why: str) -> None:
     """End the parent run of a sweep stopped before its end (Hydra calls no callback then)."""
-    current_sweep().close(RunResult(Status.KILLED, reason=reason), f"stopped: {why}")
+    current_sweep().close(result, f"stopped: {why}")
 
 
 def _exit_with(message: str) -> NoReturn:
@@ -202,19 +202,19 @@ def main() -> None:
     except SweepRefused as refused:  # the store did not answer: no job was started
         _exit_with(f"gan-lab: error: {refused.error}")
     except KeyboardInterrupt:
-        _end_sweep(Reason.INTERRUPTED, "Ctrl-C")
+        _end_sweep(RunResult(Status.KILLED, reason=Reason.INTERRUPTED), "Ctrl-C")
         print("gan-lab: stopped by Ctrl-C; the run is recorded KILLED", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
     except Terminated:
-        _end_sweep(Reason.TERMINATED, "SIGTERM")
+        _end_sweep(RunResult(Status.KILLED, reason=Reason.TERMINATED), "SIGTERM")
         print("gan-lab: stopped by SIGTERM; the run is recorded KILLED", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
     except GanLabError as error:
-        current_sweep().close(RunResult(Status.FAILED, error=str(error)), f"stopped: {error}")
+        _end_sweep(RunResult(Status.FAILED, error=str(error)), str(error))
         _exit_with(f"gan-lab: error: {error}")
     except HydraException as error:
         why = describe_config_error(error)
-        current_sweep().close(RunResult(Status.FAILED, error=why), f"stopped: {why}")
+        _end_sweep(RunResult(Status.FAILED, error=why), why)
         _exit_with(f"gan-lab: config error: {why}")
     except yaml.YAMLError as error:  # a config file that is not YAML: its place, in one line
         _exit_with(f"gan-lab: config error: {describe_yaml_error(error)}")
