@@ -7,6 +7,7 @@ status 2; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from gan_lab.config import CONF_DIR, Config, plain_presets, register_schema, to_
 from gan_lab.devices import gpus_per_job
 from gan_lab.errors import GanLabError, Terminated, first_line
 from gan_lab.outcome import Reason, RunResult, Status
+from gan_lab.overrides import key_of, keys_of, short
 from gan_lab.tracking.sweep_callback import SweepRefused, current_sweep
 
 register_schema()
@@ -59,8 +61,14 @@ def job(cfg: DictConfig) -> RunResult:
             tags.RECIPE: choices.get("recipe") or "none",
         },
     )
+    config_dir = [
+        s.path for s in hydra_config.runtime.config_sources if s.provider == "command-line"
+    ]
+    if config_dir:  # --config-dir: the report's rerun line repeats it
+        info.tags[tags.CONFIG_DIR] = config_dir[0].removeprefix("file://")
     if multirun:
         info.tags[tags.JOB] = str(hydra_config.job.num)
+        info.tags[tags.SWEPT_VALUES] = json.dumps(swept_values(hydra_config))  # for the report
     elif choices.get("search"):  # without -m the sweeper never runs: one plain run would train
         raise GanLabError(
             f"search={choices['search']} is a search over many runs: add -m "
@@ -83,15 +91,18 @@ def job(cfg: DictConfig) -> RunResult:
     return _single_run_ends(result)
 
 
-def run_name(hydra_config) -> str:
-    """A sweep job's name leads with what the sweep varies, in short: `job 2: lr=0.0001
-    batch_size=64` (the keys come from the sweep callback; the full overrides are a tag)."""
+def swept_values(hydra_config) -> dict[str, str]:
+    """This job's values of the keys the sweep varies (the sweep callback hands the keys down)."""
     from gan_lab.tracking import SWEPT_ENV
 
-    given = dict(o.split("=", 1) for o in hydra_config.overrides.task if "=" in o)
-    given = {key.lstrip("+~"): value for key, value in given.items()}
-    swept = [k.lstrip("+~") for k in os.environ.get(SWEPT_ENV, "").split(",") if k]
-    shown = " ".join(f"{key.split('.')[-1]}={given[key]}" for key in swept if key in given)
+    given = {key_of(o): o.split("=", 1)[1] for o in hydra_config.overrides.task if "=" in o}
+    return {key: given[key] for key in keys_of(os.environ.get(SWEPT_ENV, "")) if key in given}
+
+
+def run_name(hydra_config) -> str:
+    """A sweep job's name leads with what the sweep varies, in short: `job 2: lr=0.0001
+    batch_size=64` (the full overrides are a tag)."""
+    shown = short(swept_values(hydra_config))
     return f"job {hydra_config.job.num}: {shown}" if shown else f"job {hydra_config.job.num}"
 
 

@@ -202,7 +202,7 @@ def _report(args: argparse.Namespace):
     from gan_lab.report import report
 
     _reach_store(None, args.tracking_uri)
-    return report(args.target, args.out, args.tracking_uri)
+    return report(args.target, args.out, args.tracking_uri, crown=args.crown)
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -282,6 +282,12 @@ def parser() -> argparse.ArgumentParser:
         "8 characters of it, as the report's title shows)",
     )
     rp.add_argument("--out", help="output folder (default: reports/<target>)")
+    rp.add_argument(
+        "--crown",
+        action="store_true",
+        help="also set the registry's alias champion on the best run's model version (without "
+        "it the report writes nothing to the model registry)",
+    )
     _tracking(rp)
     return main
 

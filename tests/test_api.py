@@ -107,7 +107,7 @@ def test_the_best_generator_is_logged_registered_crowned_and_servable(tmp_path, 
     versions = client.search_model_versions("name = 'pets'")
     assert len(versions) == 2
 
-    report(parent.info.run_id, str(tmp_path / "report"), store)
+    report(parent.info.run_id, str(tmp_path / "report"), store, crown=True)
     champion = client.get_model_version_by_alias("pets", "champion")
     best = min(children, key=lambda r: r.data.metrics["best_fid"])
     assert champion.run_id == best.info.run_id

@@ -3,15 +3,21 @@ pictures on one scale, runs that can be told apart in MLflow."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 
 import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
 from PIL import Image
 
 import gan_lab.plots
 import gan_lab.report
 from gan_lab import tags
-from gan_lab.report import report
+from gan_lab.config import register_schema
+from gan_lab.overrides import key_of, keys_of, not_experiment
+from gan_lab.report import report, varying_params
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics
@@ -41,7 +47,10 @@ def _sweep_and_report(tmp_path, monkeypatch):
     stand_in_metrics(monkeypatch)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = with_defaults(*SCORED_SWEEP, f"tracking.uri={store}")
-    run_cli(monkeypatch, "-m", *args, "optim.lr=1e-4,3e-4", f"hydra.sweep.dir={tmp_path / 's'}")
+    conf = tmp_path / "my_conf"  # a user's own config folder, searched beside gan_lab's
+    conf.mkdir()
+    sweep_dir = f"hydra.sweep.dir={tmp_path / 's'}"
+    run_cli(monkeypatch, "-m", "--config-dir", str(conf), *args, "optim.lr=1e-4,3e-4", sweep_dir)
     ylims = []
     draw = gan_lab.plots.loss_curves
 
@@ -101,7 +110,9 @@ def test_the_header_says_what_every_run_shares_and_each_row_what_differs(sweep):
 
 def test_the_pictures_are_on_one_scale_and_readable(sweep):
     path, children, ylims, labels = sweep
-    assert len(ylims) == 2 and ylims[0] == ylims[1] is not None  # one y-scale for every run
+    assert len(ylims) == 1 and ylims[0] is not None  # one figure, one y-scale for every run
+    curves = [path.parent / "images" / f"{c.info.run_id}-loss_curves.png" for c in children]
+    assert curves[0].read_bytes() != curves[1].read_bytes()  # each run's own lines in it
     assert sorted(labels) == ["job 0: lr=0.0001", "job 1: lr=0.0003"]  # the legend's names
     sweep_dir = path.parent.parent / "s"
     for child in children:
@@ -121,4 +132,108 @@ def test_sweep_runs_are_named_by_what_varies(sweep):
     names = sorted(child.info.run_name for child in children)
     assert names == ["job 0: lr=0.0001", "job 1: lr=0.0003"]
     assert all(child.data.tags[tags.SWEPT] == "optim.lr" for child in children)
+    for child in children:  # what the report labels the row with
+        assert json.loads(child.data.tags[tags.SWEPT_VALUES]) == {
+            "optim.lr": child.data.params["optim.lr"]
+        }
     assert all("optim.lr=" in child.data.tags[tags.OVERRIDES] for child in children)
+
+
+def test_the_sweep_and_rerun_lines_keep_the_config_dir(sweep):
+    """Both commands the report prints find the user's own config folder again (issue 23)."""
+    path, children, *_ = sweep
+    conf = path.parent.parent / "my_conf"
+    assert all(child.data.tags[tags.CONFIG_DIR] == str(conf) for child in children)
+    lines = path.read_text().splitlines()
+    assert any(
+        line.startswith(f"- Sweep: `python -m gan_lab --config-dir {conf} -m ") for line in lines
+    )
+    rerun = lines[lines.index(next(line for line in lines if "Rerun it with:" in line)) + 1]
+    assert rerun.startswith(f"- `python -m gan_lab --config-dir {conf} "), rerun
+    assert rerun.count(" -m ") == 1 and re.search(r" optim\.lr=0\.000[13]`$", rerun), rerun
+
+
+def test_a_row_is_labelled_by_the_values_its_job_recorded():
+    """The label comes from the job's tag; a run of before the tag keeps its name's label."""
+    from types import SimpleNamespace
+
+    from gan_lab.outcome import RunResult, Status
+    from gan_lab.report.analysis import Row
+
+    def row(name: str, **run_tags: str) -> Row:
+        info = SimpleNamespace(run_name=name)
+        run = SimpleNamespace(info=info, data=SimpleNamespace(tags=run_tags, params={}))
+        return Row(run, RunResult(Status.FINISHED), None, ["optim.lr"])
+
+    values = json.dumps({"optim.lr": "1e-4", "recipe": "ema"})
+    tagged = row("job 2", **{tags.JOB: "2", tags.SWEPT_VALUES: values})
+    assert tagged.label == "job 2: lr=1e-4 recipe=ema"
+    assert row("job 2: lr=1e-4", **{tags.JOB: "2"}).label == "job 2: lr=1e-4"
+
+
+def test_override_keys_lose_their_prefix_in_one_place():
+    assert [key_of(o) for o in ("+a.b=1", "++a.b=1", "~a.b", "a.b=x=y")] == ["a.b"] * 4
+    assert keys_of("optim.lr,+recipe,") == ["optim.lr", "recipe"]
+
+
+def test_hydra_and_the_report_leave_out_the_same_keys():
+    """One list: every key in it exists, Hydra leaves each out of a run's name and the report
+    out of the parameters that vary; a key of the experiment stays in both."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from gan_lab.config import CONF_DIR
+
+    register_schema()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        defaults = compose("config")
+        given = {}
+        for key in sorted(not_experiment()):
+            value = OmegaConf.select(defaults, key, default=KeyError)
+            assert value is not KeyError, f"{key} is no config key"
+            value = defaults.tracking.name if key == "tracking" else value  # a group's choice
+            given[key] = "null" if value is None else str(value).lower()
+        overrides = [f"{k}={v}" for k, v in given.items()] + ["optim.lr=0.001"]
+        named = compose("config", overrides=overrides, return_hydra_config=True)
+    assert named.hydra.job.override_dirname == "optim.lr=0.001"
+
+    from types import SimpleNamespace
+
+    def run(**params):
+        return SimpleNamespace(data=SimpleNamespace(params=params))
+
+    runs = [run(**{k: "a" for k in given}, **{"optim.lr": "1"}), run(**{"optim.lr": "2"})]
+    assert varying_params(runs) == ["optim.lr"]
+    assert {"tracking.uri", "train.device", "data.path", "trial.number"} <= not_experiment()
+
+
+def _two_registered_runs(store: str) -> tuple[MlflowClient, list[str]]:
+    """Two finished runs of the experiment 'crown' with FIDs 30 and 20, each with a version of
+    the registered model 'pets'; the alias champion on the worse one's (version 1)."""
+    client = MlflowClient(store)
+    experiment = client.create_experiment("crown")
+    client.create_registered_model("pets")
+    ids = []
+    for fid in (30.0, 20.0):
+        run_id = client.create_run(experiment, run_name=f"fid {fid:.0f}").info.run_id
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, fid, now, 0) for key in ("fid", "best_fid")]
+        client.log_batch(run_id, metrics=metrics, params=[Param("optim.lr", str(fid))])
+        client.set_terminated(run_id)
+        client.create_model_version("pets", f"runs:/{run_id}/model", run_id)
+        ids.append(run_id)
+    client.set_registered_model_alias("pets", "champion", "1")
+    return client, ids
+
+
+def test_the_report_crowns_only_when_asked(tmp_path, monkeypatch):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client, (worse, better) = _two_registered_runs(store)
+    markdown = report("crown", str(tmp_path / "plain"), store).read_text()
+    assert client.get_model_version_by_alias("pets", "champion").run_id == worse
+    assert "champion" not in markdown
+    args = ["report", "crown", "--out", str(tmp_path / "crowned"), "--tracking-uri", store]
+    run_cli(monkeypatch, *args, "--crown")
+    assert client.get_model_version_by_alias("pets", "champion").run_id == better
+    crowned = (tmp_path / "crowned" / "report.md").read_text()
+    assert "Its registered model is now `models:/pets@champion`." in crowned
