@@ -24,9 +24,9 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_lab.config import CONF_DIR, Config, plain_presets, register_schema, to_config
-from gan_lab.errors import GanLabError, Terminated
+from gan_lab.errors import GanLabError, Terminated, first_line
 from gan_lab.outcome import Reason, RunResult, Status
-from gan_lab.tracking.sweep_callback import end_interrupted_sweep, sweep_failures
+from gan_lab.tracking.sweep_callback import SweepRefused, current_sweep
 
 register_schema()
 log = logging.getLogger("gan_lab")
@@ -113,10 +113,6 @@ def _typed(cfg: DictConfig) -> Config:
         raise GanLabError(f"config error: {describe_config_error(error)}") from error
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
-
-
 def describe_config_error(error: BaseException) -> str:
     """One line from Hydra's and OmegaConf's multi-line composition errors."""
     cause = error.__cause__ or error.__context__
@@ -127,10 +123,10 @@ def describe_config_error(error: BaseException) -> str:
             text.split("Available options")[-1].splitlines()[1:] if "Available" in text else []
         )
         known = ", ".join(o.strip() for o in options if o.strip())
-        return _first_line(text) + (f"; choose one of: {known}" if known else "")
+        return first_line(text) + (f"; choose one of: {known}" if known else "")
     if isinstance(cause, OmegaConfBaseException):
         key = getattr(cause, "full_key", None)
-        message = _first_line(str(cause))
+        message = first_line(str(cause))
         if "not in struct" in message or "Key '" in message and "not" in message:
             parent = str(key).rsplit(".", 1)[0]
             if parent in ("hydra.sweeper.sampler", "hydra.sweeper.pruner"):
@@ -147,14 +143,14 @@ def describe_config_error(error: BaseException) -> str:
         return f"{key}: {message}" if key else message
     if isinstance(error, OmegaConfBaseException):
         key = getattr(error, "full_key", None)
-        return f"{key}: {_first_line(str(error))}" if key else _first_line(str(error))
-    return _first_line(str(error))
+        return f"{key}: {first_line(str(error))}" if key else first_line(str(error))
+    return first_line(str(error))
 
 
 def describe_yaml_error(error: yaml.YAMLError) -> str:
     """'<file>, line 4, column 4: expected ',' or ']', but got ':'' from PyYAML's several lines."""
     mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or _first_line(str(error))
+    problem = getattr(error, "problem", None) or first_line(str(error))
     if mark is None:
         return problem
     return f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}: {problem}"
@@ -185,23 +181,23 @@ def main() -> None:
     sys.argv[1:] = plain_presets(sys.argv[1:])
     try:
         job()
-        failed = sweep_failures()
-        if failed:
-            print(f"gan-lab: {failed}", file=sys.stderr)
-            sys.exit(1)
-    except KeyboardInterrupt:
-        end_interrupted_sweep("KILLED", "Ctrl-C")
-        raise
+    except SweepRefused as refused:  # before any job ran: nothing to end
+        _exit_with(f"gan-lab: error: {refused.error}")
+    except KeyboardInterrupt:  # the run is recorded KILLED already; one line, not a traceback
+        _end_sweep(RunResult(Status.KILLED, reason=Reason.INTERRUPTED, error="Ctrl-C"))
+        print("gan-lab: stopped by Ctrl-C; the run is recorded KILLED", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
     except Terminated:
-        end_interrupted_sweep("KILLED", "SIGTERM")
+        _end_sweep(RunResult(Status.KILLED, reason=Reason.TERMINATED, error="SIGTERM"))
         print("gan-lab: stopped by SIGTERM; the run is recorded KILLED", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
     except GanLabError as error:
-        end_interrupted_sweep("FAILED", str(error))
+        _end_sweep(RunResult(Status.FAILED, reason=Reason.ERROR, error=str(error)))
         _exit_with(f"gan-lab: error: {error}")
     except HydraException as error:
-        end_interrupted_sweep("FAILED", describe_config_error(error))
-        _exit_with(f"gan-lab: config error: {describe_config_error(error)}")
+        why = describe_config_error(error)
+        _end_sweep(RunResult(Status.FAILED, reason=Reason.ERROR, error=why))
+        _exit_with(f"gan-lab: config error: {why}")
     except yaml.YAMLError as error:  # a config file that is not YAML: its place, in one line
         _exit_with(f"gan-lab: config error: {describe_yaml_error(error)}")
     except OSError as error:  # an output folder that cannot be written, a full disk
@@ -210,6 +206,17 @@ def main() -> None:
             f"gan-lab: error: cannot write{where}: {error.strerror or error}: choose a folder "
             "that can be written (hydra.run.dir=..., hydra.sweep.dir=...) or free some space"
         )
+
+    failed = current_sweep().failures()
+    if failed:  # a sweep whose jobs did not all finish (tracked or not) is not a success
+        print(f"gan-lab: {failed}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _end_sweep(result: RunResult) -> None:
+    """End the parent run of a sweep that stopped before its end (Ctrl-C, SIGTERM, an error of
+    the sweeper): Hydra calls no callback then, and the parent would stay RUNNING."""
+    current_sweep().close(result, f"stopped: {result.error}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+
 import pytest
 from mlflow import MlflowClient
 
@@ -114,3 +119,30 @@ def test_varying_params_leave_out_derived_and_unchanging_ones():
     ]
     assert varying_params(runs) == ["optim.lr"]
     assert as_override("[128, 64, 32]") == "[128,64,32]" and as_override("None") == "null"
+
+
+def closed_port() -> int:
+    """A local port where nothing listens (bound for a moment by the OS, then freed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+TINY_SWEEP = ["data=synthetic", "data.num_images=32", "train.batch_size=16", "metrics=none"]
+
+
+def test_a_sweep_against_a_store_that_does_not_answer_stops_before_any_job_in_one_line(tmp_path):
+    uri = f"http://127.0.0.1:{closed_port()}"
+    result = subprocess.run(
+        [sys.executable, "-m", "gan_lab", "-m", "optim.lr=1e-4,2e-4", *TINY_SWEEP]
+        + ["train.max_steps=1", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()  # one line, no warning, no traceback
+    assert line.startswith(f"gan-lab: error: cannot open the MLflow store {uri}")
+    assert not list((tmp_path / "sweep").glob("*/.hydra"))  # no job was launched

@@ -11,84 +11,127 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from gan_lab.outcome import outcome_of
+from gan_lab.errors import GanLabError
+from gan_lab.outcome import MLFLOW_STATUS, RunResult, Status, outcome_of
 from gan_lab.tracking import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV, tags
 
 log = logging.getLogger(__name__)
 
 
+class SweepRefused(BaseException):  # noqa: N818 (not an error of its own: it carries one)
+    """The sweep cannot start (its store does not answer): raised from on_multirun_start, before
+    any job runs. A BaseException, because Hydra turns a callback's Exception into a warning and
+    launches every job anyway; main() prints `error` in one line."""
+
+    def __init__(self, error: GanLabError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class SweepRecord:
+    """The multirun of this process: its parent run while it is open, and how its jobs ended, for
+    the command line's exit status. The parent's own ending is a RunResult, as a run's."""
+
+    search: bool = False  # a search's failed trials are part of searching: its exit stays 0
+    sweep_dir: Path | None = None
+    client: Any = None
+    parent_run_id: str | None = None  # None once the parent is ended (or with tracking=none)
+    counts: dict[Status, int] = field(default_factory=dict)  # jobs per ending, at the end
+    where: str = ""  # where the jobs' records are: the sweep folder or the parent run
+
+    def close(self, result: RunResult, summary: str) -> None:
+        """End the parent run as `result` says (its MLflow status and the gan_lab.outcome tag,
+        as a run's); best effort, the store itself may be what failed."""
+        parent, self.parent_run_id = self.parent_run_id, None
+        if parent is None:
+            return
+        try:
+            self.client.set_tag(parent, tags.SUMMARY, summary)
+            self.client.set_tag(parent, tags.OUTCOME, result.to_json())
+            self.client.set_terminated(parent, MLFLOW_STATUS[result.status])
+        except Exception as error:
+            log.error("the sweep's MLflow run %s could not be ended: %s", parent, error)
+
+    def failures(self) -> str | None:
+        """A line saying how many jobs did not finish, or None when all did (or it was a
+        search, whose failed trials are part of searching)."""
+        bad = sum(self.counts.get(s, 0) for s in (Status.FAILED, Status.KILLED, Status.RUNNING))
+        if self.search or not bad:
+            return None
+        return (
+            f"{bad} of {sum(self.counts.values())} jobs of the sweep did not finish "
+            f"({count_summary(self.counts)}): see {self.where}"
+        )
+
+
+# The multirun this process runs or ran last (Hydra builds the callback; main() reads this)
+_current = SweepRecord()
+
+
+def current_sweep() -> SweepRecord:
+    return _current
+
+
 class MlflowSweepCallback(Callback):
     def __init__(self) -> None:
-        self.client: Any = None
-        self.parent_run_id: str | None = None
         self.saved_env: dict[str, str | None] = {}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _LAST_SWEEP.clear()
-        self.sweep_dir = Path(str(config.hydra.sweep.dir))
-        # a search's failed trials are part of searching: its exit status stays 0
-        _LAST_SWEEP["search"] = config.hydra.runtime.choices["hydra/sweeper"] == "gan_lab_optuna"
+        global _current
+        _current = record = SweepRecord(
+            search=config.hydra.runtime.choices["hydra/sweeper"] == "gan_lab_optuna",
+            sweep_dir=Path(str(config.hydra.sweep.dir)),
+        )
+        record.where = str(record.sweep_dir)
         if config.tracking.name != "mlflow":
             return
-        from gan_lab.tracking.mlflow_tracker import (
-            connect,
-            experiment_id,
-            resolve_uri,
-            run_name_of,
-        )
+        from gan_lab.tracking.mlflow_tracker import connect, resolve_uri
 
         uri = resolve_uri(config.tracking.uri)
-        self.client = connect(uri)  # creates and migrates a new store here, once
+        try:
+            record.client = connect(uri)  # creates and migrates a new store here, once
+        except GanLabError as error:  # before any job: the sweep stops here, in one line
+            raise SweepRefused(error) from error
         hydra = config.hydra  # HydraConfig.get() is not set yet when a multirun starts
-        sweep_overrides = " ".join(hydra.overrides.task)
-        sweep_id = str(hydra.sweep.dir)
-        swept = swept_keys(config)
-        swept_text = ",".join(swept)
-        parent = self.client.create_run(
-            experiment_id(self.client, config.tracking.experiment),
-            run_name=run_name_of(f"sweep {', '.join(swept)}" if swept else "sweep"),
-            tags={
-                tags.KIND: "sweep",
-                tags.SWEEP_ID: sweep_id,
-                tags.SWEEP_OVERRIDES: sweep_overrides,
-                tags.SWEEPER: str(hydra.runtime.choices["hydra/sweeper"]),
-                tags.LAUNCHER: str(hydra.runtime.choices["hydra/launcher"]),
-                tags.SWEPT: swept_text,
-            },
-        )
-        self.parent_run_id = parent.info.run_id
-        _LAST_SWEEP.update(client=self.client, parent=self.parent_run_id)
+        sweep_id, swept = str(hydra.sweep.dir), swept_keys(config)
+        record.parent_run_id = (
+            _reopened_parent(record.client, config, sweep_id) if config.train.resume else None
+        ) or _new_parent(record.client, config, sweep_id, swept)
+        record.where = f"MLflow run {record.parent_run_id}"
         handed_down = {
             "MLFLOW_TRACKING_URI": uri,
-            PARENT_RUN_ENV: self.parent_run_id,
+            PARENT_RUN_ENV: record.parent_run_id,
             SWEEP_ID_ENV: sweep_id,
-            SWEPT_ENV: swept_text,
+            SWEPT_ENV: ",".join(swept),
         }
         self.saved_env = {key: os.environ.get(key) for key in handed_down}
         os.environ.update(handed_down)
-        log.info("MLflow sweep run %s in %s", self.parent_run_id, uri)
+        log.info("MLflow sweep run %s in %s", record.parent_run_id, uri)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self.parent_run_id is None:  # untracked: the jobs' outcome.json files say
-            counts = folder_status_counts(self.sweep_dir)
-            _LAST_SWEEP.update(counts=counts, where=str(self.sweep_dir))
+        record = _current
+        if record.parent_run_id is None:  # untracked: the jobs' outcome.json files say
+            if record.sweep_dir is not None:
+                record.counts = folder_status_counts(record.sweep_dir)
             return
-        counts = child_status_counts(self.client, self.parent_run_id)
-        _LAST_SWEEP.update(counts=counts, where=f"MLflow run {self.parent_run_id}", parent=None)
-        total = sum(counts.values())
-        summary = count_summary(counts)
-        self.client.log_metric(self.parent_run_id, "jobs", total)
+        parent = record.parent_run_id
+        started = len(job_folders(record.sweep_dir)) if record.sweep_dir else 0
+        record.counts = counts = child_status_counts(record.client, parent, started)
+        total, summary = sum(counts.values()), count_summary(counts)
+        record.client.log_metric(parent, "jobs", total)
         for status, count in counts.items():
-            self.client.log_metric(self.parent_run_id, f"jobs_{status.lower()}", count)
-        self.client.set_tag(self.parent_run_id, tags.SUMMARY, summary or "no jobs")
-        self.client.set_terminated(self.parent_run_id, "FINISHED")
-        log.info("sweep finished: %d jobs (%s); MLflow run %s", total, summary, self.parent_run_id)
+            record.client.log_metric(parent, f"jobs_{status.lower()}", count)
+        # the sweep ran to its end: FINISHED, whatever its jobs did (the summary counts them)
+        record.close(RunResult(Status.FINISHED), summary or "no jobs")
+        log.info("sweep finished: %d jobs (%s); MLflow run %s", total, summary, parent)
         for key, value in self.saved_env.items():  # as it was before the sweep
             if value is None:
                 os.environ.pop(key, None)
@@ -96,56 +139,68 @@ class MlflowSweepCallback(Callback):
                 os.environ[key] = value
 
 
-def count_summary(counts: dict[str, int]) -> str:
+def _new_parent(client: Any, config: DictConfig, sweep_id: str, swept: list[str]) -> str:
+    from gan_lab.tracking.mlflow_tracker import experiment_id, run_name_of
+
+    hydra = config.hydra
+    parent = client.create_run(
+        experiment_id(client, config.tracking.experiment),
+        run_name=run_name_of(f"sweep {', '.join(swept)}" if swept else "sweep"),
+        tags={
+            tags.KIND: "sweep",
+            tags.SWEEP_ID: sweep_id,
+            tags.SWEEP_OVERRIDES: " ".join(hydra.overrides.task),
+            tags.SWEEPER: str(hydra.runtime.choices["hydra/sweeper"]),
+            tags.LAUNCHER: str(hydra.runtime.choices["hydra/launcher"]),
+            tags.SWEPT: ",".join(swept),
+        },
+    )
+    return parent.info.run_id
+
+
+def _reopened_parent(client: Any, config: DictConfig, sweep_id: str) -> str | None:
+    """A resumed sweep (train.resume, the same sweep folder) continues its parent run: the
+    newest one of that folder, running again and without its old outcome."""
+    found = client.get_experiment_by_name(config.tracking.experiment)
+    if found is None:
+        return None
+    parents = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`{tags.KIND}` = 'sweep' and tags.`{tags.SWEEP_ID}` = '{sweep_id}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not parents:
+        return None
+    run = parents[0]
+    client.update_run(run.info.run_id, status="RUNNING")
+    if tags.OUTCOME in run.data.tags:
+        client.delete_tag(run.info.run_id, tags.OUTCOME)
+    log.info("continuing the sweep's MLflow run %s", run.info.run_id)
+    return run.info.run_id
+
+
+def count_summary(counts: dict[Status, int]) -> str:
     """ "3 failed, 1 finished": how many jobs ended each way."""
     return ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
 
 
-# How the last multirun of this process ended, for the command line's exit status
-_LAST_SWEEP: dict[str, Any] = {}
-
-
-def end_interrupted_sweep(status: str, why: str) -> None:
-    """End the parent run of a sweep that stopped before its end (Ctrl-C, SIGTERM, an error of
-    the sweeper): Hydra calls no callback then, and the parent would stay RUNNING."""
-    parent = _LAST_SWEEP.get("parent")
-    if parent is None:
-        return
-    client = _LAST_SWEEP["client"]
-    try:
-        client.set_tag(parent, tags.SUMMARY, f"stopped: {why}")
-        client.set_terminated(parent, status)
-    except Exception as error:  # the store itself may be what failed
-        log.error("the sweep's MLflow run %s could not be ended: %s", parent, error)
-    _LAST_SWEEP["parent"] = None
-
-
-def sweep_failures() -> str | None:
-    """A line saying how many jobs of the sweep that just ended failed or were killed, or None
-    when none did (or no sweep ran, or it was a search)."""
-    if _LAST_SWEEP.get("search"):
-        return None
-    counts = _LAST_SWEEP.get("counts", {})
-    bad = sum(counts.get(status, 0) for status in ("FAILED", "KILLED", "RUNNING"))
-    if not bad:
-        return None
-    return (
-        f"{bad} of {sum(counts.values())} jobs of the sweep did not finish "
-        f"({count_summary(counts)}): "
-        f"see {_LAST_SWEEP['where']}"
-    )
-
-
-def folder_status_counts(sweep_dir: Path) -> dict[str, int]:
-    """How the jobs of an untracked sweep ended, from their outcome.json files."""
-    from gan_lab.outcome import RunResult
+def folder_status_counts(sweep_dir: Path) -> dict[Status, int]:
+    """How the jobs of an untracked sweep ended, from their outcome.json files; a job folder
+    without one (its worker died before it could say) counts as RUNNING: not ended."""
     from gan_lab.tracking.local import OUTCOME_FILE
 
-    counts: dict[str, int] = {}
-    for path in sweep_dir.glob(f"*/{OUTCOME_FILE}"):
-        status = RunResult.from_json(path.read_text()).status.value
+    counts: dict[Status, int] = {}
+    for folder in job_folders(sweep_dir):
+        path = folder / OUTCOME_FILE
+        status = RunResult.from_json(path.read_text()).status if path.is_file() else Status.RUNNING
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def job_folders(sweep_dir: Path) -> list[Path]:
+    """The folders of the sweep's jobs that started: Hydra writes .hydra/ into each first."""
+    return sorted(p.parent for p in sweep_dir.glob("*/.hydra"))
 
 
 def swept_keys(config: DictConfig) -> list[str]:
@@ -162,16 +217,19 @@ def swept_keys(config: DictConfig) -> list[str]:
     return keys
 
 
-def child_status_counts(client: Any, parent_run_id: str) -> dict[str, int]:
-    """How many of the sweep's runs ended each way, as their outcome records say."""
+def child_status_counts(client: Any, parent_run_id: str, started: int = 0) -> dict[Status, int]:
+    """How many of the sweep's runs ended each way, as their outcome records say; of `started`
+    jobs, those with no run (they failed before they reached the store) count as FAILED."""
     parent = client.get_run(parent_run_id)
     children = client.search_runs(
         [parent.info.experiment_id],
         filter_string=f"tags.`{tags.PARENT_RUN_ID}` = '{parent_run_id}'",
         max_results=50000,
     )
-    counts: dict[str, int] = {}
+    counts: dict[Status, int] = {}
     for child in children:
-        status = outcome_of(child).status.value
+        status = outcome_of(child).status
         counts[status] = counts.get(status, 0) + 1
+    if started > len(children):
+        counts[Status.FAILED] = counts.get(Status.FAILED, 0) + started - len(children)
     return counts
