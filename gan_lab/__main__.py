@@ -187,7 +187,9 @@ def main() -> None:
         _end_sweep(RunResult(Status.KILLED, reason=Reason.INTERRUPTED, error="Ctrl-C"))
         print("gan-lab: stopped by Ctrl-C; the run is recorded KILLED", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
-    except Terminated:
+    except Terminated:  # this process's SIGTERM, or a joblib worker's, raised again here
+        if current_sweep().open:  # the other workers' jobs stop with it: none stays RUNNING
+            current_sweep().abandon("SIGTERM", Status.KILLED)
         _end_sweep(RunResult(Status.KILLED, reason=Reason.TERMINATED, error="SIGTERM"))
         print("gan-lab: stopped by SIGTERM; the run is recorded KILLED", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
@@ -206,6 +208,16 @@ def main() -> None:
             f"gan-lab: error: cannot write{where}: {error.strerror or error}: choose a folder "
             "that can be written (hydra.run.dir=..., hydra.sweep.dir=...) or free some space"
         )
+    except Exception as error:
+        if not current_sweep().open:  # not a sweep's launcher: a bug, with its traceback
+            raise
+        # The launcher gave up (joblib's TerminatedWorkerError: a worker was killed); the jobs
+        # it ran are ended KILLED and the parent FAILED with their count, for a rerun to continue.
+        why = f"the launcher stopped: {type(error).__name__}: {first_line(error)}"
+        current_sweep().abandon(why)
+        print(f"gan-lab: {why}; {current_sweep().failures() or 'no job finished'}", file=sys.stderr)
+        print("gan-lab: run it again with train.resume=auto to continue", file=sys.stderr)
+        sys.exit(1)
 
     failed = current_sweep().failures()
     if failed:  # a sweep whose jobs did not all finish (tracked or not) is not a success
