@@ -176,11 +176,6 @@ def describe_yaml_error(error: yaml.YAMLError) -> str:
     return f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
-def _end_sweep(result: RunResult, why: str) -> None:
-    """End the parent run of a sweep stopped before its end (Hydra calls no callback then)."""
-    current_sweep().close(result, f"stopped: {why}")
-
-
 def _exit_with(message: str) -> NoReturn:
     print(message, file=sys.stderr)
     sys.exit(2)
@@ -206,26 +201,24 @@ def main() -> None:
     sys.argv[1:] = plain_presets(sys.argv[1:])
     try:
         job()
-        failed = current_sweep().failures()
-        if failed:
-            print(f"gan-lab: {failed}", file=sys.stderr)
-            sys.exit(1)
-    except SweepRefused as refused:  # the store did not answer: no job was started
+    except SweepRefused as refused:  # before any job ran: nothing to end
         _exit_with(f"gan-lab: error: {refused.error}")
-    except KeyboardInterrupt:
-        _end_sweep(RunResult(Status.KILLED, reason=Reason.INTERRUPTED), "Ctrl-C")
+    except KeyboardInterrupt:  # the run is recorded KILLED already; one line, not a traceback
+        _end_sweep(RunResult(Status.KILLED, reason=Reason.INTERRUPTED, error="Ctrl-C"))
         print("gan-lab: stopped by Ctrl-C; the run is recorded KILLED", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
-    except Terminated:
-        _end_sweep(RunResult(Status.KILLED, reason=Reason.TERMINATED), "SIGTERM")
+    except Terminated:  # this process's SIGTERM, or a joblib worker's, raised again here
+        if current_sweep().open:  # the other workers' jobs stop with it: none stays RUNNING
+            current_sweep().abandon("SIGTERM", Status.KILLED)
+        _end_sweep(RunResult(Status.KILLED, reason=Reason.TERMINATED, error="SIGTERM"))
         print("gan-lab: stopped by SIGTERM; the run is recorded KILLED", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
     except GanLabError as error:
-        _end_sweep(RunResult(Status.FAILED, error=str(error)), str(error))
+        _end_sweep(RunResult(Status.FAILED, reason=Reason.ERROR, error=str(error)))
         _exit_with(f"gan-lab: error: {error}")
     except HydraException as error:
         why = describe_config_error(error)
-        _end_sweep(RunResult(Status.FAILED, error=why), why)
+        _end_sweep(RunResult(Status.FAILED, reason=Reason.ERROR, error=why))
         _exit_with(f"gan-lab: config error: {why}")
     except yaml.YAMLError as error:  # a config file that is not YAML: its place, in one line
         _exit_with(f"gan-lab: config error: {describe_yaml_error(error)}")
@@ -235,6 +228,27 @@ def main() -> None:
             f"gan-lab: error: cannot write{where}: {error.strerror or error}: choose a folder "
             "that can be written (hydra.run.dir=..., hydra.sweep.dir=...) or free some space"
         )
+    except Exception as error:
+        if not current_sweep().open:  # not a sweep's launcher: a bug, with its traceback
+            raise
+        # The launcher gave up (joblib's TerminatedWorkerError: a worker was killed); the jobs
+        # it ran are ended KILLED and the parent FAILED with their count, for a rerun to continue.
+        why = f"the launcher stopped: {type(error).__name__}: {first_line(error)}"
+        current_sweep().abandon(why)
+        print(f"gan-lab: {why}; {current_sweep().failures() or 'no job finished'}", file=sys.stderr)
+        print("gan-lab: run it again with train.resume=auto to continue", file=sys.stderr)
+        sys.exit(1)
+
+    failed = current_sweep().failures()
+    if failed:  # a sweep whose jobs did not all finish (tracked or not) is not a success
+        print(f"gan-lab: {failed}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _end_sweep(result: RunResult) -> None:
+    """End the parent run of a sweep that stopped before its end (Ctrl-C, SIGTERM, an error of
+    the sweeper): Hydra calls no callback then, and the parent would stay RUNNING."""
+    current_sweep().close(result, f"stopped: {result.error}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import optuna
 import pytest
 import yaml
@@ -12,6 +16,7 @@ from gan_lab import tags
 from gan_lab.config import compose
 from gan_lab.errors import GanLabError
 from gan_lab.search.space import parse_space
+from gan_lab.search.sweeper import heartbeat, requeue_interrupted
 from gan_lab.search.trial import SETTINGS, build, open_storage
 from tests.helpers.cli import gan_lab_cli, run_cli
 from tests.helpers.configs import with_defaults
@@ -232,8 +237,11 @@ def test_trials_run_in_parallel_through_the_joblib_launcher_as_child_runs(tmp_pa
 
 
 def _search_cli(tmp_path, *extra: str):
-    return gan_lab_cli(
-        tmp_path,
+    return gan_lab_cli(tmp_path, *_search_args(tmp_path, *extra))
+
+
+def _search_args(tmp_path, *extra: str) -> list[str]:
+    return [
         "-m",
         "hydra/sweeper=gan_lab_optuna",
         "hydra.sweeper.study_name=s",
@@ -242,7 +250,7 @@ def _search_cli(tmp_path, *extra: str):
         "optim.lr=interval(1e-4,1e-3)",
         *with_defaults("train.epochs=1", *extra),
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
-    )
+    ]
 
 
 def test_a_second_search_of_a_study_that_runs_refuses_in_one_line(tmp_path):
@@ -289,3 +297,50 @@ def test_a_damaged_journal_is_one_line_and_left_as_it_is(tmp_path, damage, says)
     _, runs = runs_of(store)
     (parent,) = runs  # no trial ran; the search's parent run is ended, not left RUNNING
     assert parent.info.status == "FAILED"
+
+
+@pytest.mark.slow
+def test_a_second_search_of_a_sqlite_study_from_another_folder_refuses_in_one_line(tmp_path):
+    """The lock lives beside the database, not in the folder a search starts from: a second
+    search of the running study, started elsewhere, stops at once and leaves the first alone."""
+    db = tmp_path / "optuna.db"
+    storage = f"hydra.sweeper.storage=sqlite:///{db}"
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir(), second_dir.mkdir()
+    first = subprocess.Popen(
+        [sys.executable, "-m", "gan_lab", *_search_args(first_dir, storage, "train.epochs=3")],
+        cwd=first_dir,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not (first_dir / "sweep" / "0" / ".hydra").exists():  # its trial runs
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+        time.sleep(0.2)
+    second = _search_cli(second_dir, storage)
+    assert second.returncode == 2
+    (line,) = second.stderr.strip().splitlines()
+    assert f"study s is being run by another search (lock {db}.s.lock)" in line
+    assert first.wait(timeout=600) == 0, first.stderr.read()
+    (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{db}").trials
+    assert trial.state == TrialState.COMPLETE  # never run twice, never told twice
+
+
+def test_on_a_storage_with_heartbeats_only_a_trial_whose_heartbeat_stopped_runs_again(tmp_path):
+    """A database server's study may be driven by two searches at once: the trial that one of
+    them is running keeps beating and is left alone; a trial of a search that died is requeued."""
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{tmp_path / 'hb.db'}", heartbeat_interval=1, grace_period=2
+    )
+    study = optuna.create_study(study_name="s", storage=storage)
+    dead, alive = study.ask(), study.ask()
+    for trial in (dead, alive):
+        trial.suggest_float("x", 0, 1)
+        storage.record_heartbeat(trial._trial_id)
+    with heartbeat(study, alive):  # as the other search does while its job runs
+        time.sleep(3.5)
+        assert requeue_interrupted(study) == 1
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states[dead.number] == TrialState.FAIL and states[alive.number] == TrialState.RUNNING
+    (queued,) = study.get_trials(states=(TrialState.WAITING,))
+    assert queued.user_attrs["requeued_from"] == dead.number

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from hydra.core.utils import JobReturn
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+from optuna.storages import fail_stale_trials
 from optuna.trial import TrialState
 
 from gan_lab.errors import GanLabError
@@ -84,12 +87,52 @@ TRIAL_STATE = {
 
 def requeue_interrupted(study: optuna.Study) -> int:
     """Trials left RUNNING by an interrupted invocation end FAIL and are asked again, first.
-    Returns how many. (Only one sweeper may drive a study at a time.)"""
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    Returns how many. Where the storage keeps heartbeats (a database server, which another
+    search may be driving now), only trials whose heartbeat stopped count as interrupted;
+    elsewhere only one sweeper drives a study at a time (its lock), so every RUNNING one does."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if _beats(study):
+        fail_stale_trials(study)
+        failed = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+        stale = [t for t in running if t.number in failed]
+    else:
+        stale = running
+        for trial in stale:
+            study.tell(trial.number, state=TrialState.FAIL)
     for trial in stale:
-        study.tell(trial.number, state=TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
     return len(stale)
+
+
+def _beats(study: optuna.Study) -> bool:
+    # Optuna offers these only in its own modules (what Study.optimize uses)
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return is_heartbeat_enabled(study._storage)
+
+
+@contextmanager
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+    """Tells the storage, every heartbeat interval while the block runs, that `trial` lives
+    (where the storage keeps heartbeats; elsewhere it does nothing)."""
+    if not _beats(study):
+        yield
+        return
+    storage = study._storage
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            storage.record_heartbeat(trial._trial_id)
+            stop.wait(storage.get_heartbeat_interval())
+
+    beating = threading.Thread(target=beat, name=f"heartbeat {trial.number}", daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beating.join()
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -97,6 +140,24 @@ def finished_count(study: optuna.Study) -> int:
     trials = study.get_trials(deepcopy=False)
     requeued = {t.user_attrs["requeued_from"] for t in trials if "requeued_from" in t.user_attrs}
     return sum(t.state in FINISHED_STATES and t.number not in requeued for t in trials)
+
+
+def study_lock(storage: str, study_name: str) -> Path | None:
+    """The file a search holds while it runs its study, derived from the storage itself so that
+    searches started in any folder share it: beside a journal file or a sqlite database (one per
+    study), None for a database server (postgresql://, mysql://), which has no file to be beside
+    and whose trials keep a heartbeat instead."""
+    if "://" not in storage:
+        return Path(storage).with_suffix(".lock")
+    if not storage.startswith("sqlite:"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(storage).database
+    if not database or database == ":memory:":  # a database of this process alone
+        return None
+    path = Path(database).resolve()
+    return path.with_name(f"{path.name}.{study_name}.lock")
 
 
 class OptunaSweeper(Sweeper):
@@ -153,12 +214,9 @@ class OptunaSweeper(Sweeper):
         # instead of rerunning this one's running trials as interrupted ones.
         from filelock import FileLock, Timeout
 
-        storage = self._storage()  # a journal: the lock beside it; a database: one per study
-        lock = (
-            Path(storage).with_suffix(".lock")
-            if "://" not in storage
-            else Path("studies") / f"{conf.study_name}.lock"
-        )
+        lock = study_lock(self._storage(), conf.study_name)
+        if lock is None:  # a database server: Optuna's heartbeat tells live trials from stale ones
+            return self._search(space)
         lock.parent.mkdir(parents=True, exist_ok=True)
         try:
             with FileLock(str(lock), timeout=0):
@@ -200,7 +258,8 @@ class OptunaSweeper(Sweeper):
                     *trial_args,
                     f"trial.number={trial.number}",
                 ]
-                (result,) = self.launcher.launch([overrides], initial_job_idx=trial.number)
+                with heartbeat(study, trial):
+                    (result,) = self.launcher.launch([overrides], initial_job_idx=trial.number)
                 with self.lock:
                     self._tell(study, trial, result)
                     results.append(result)

@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 
 from gan_lab.config import TrialConfig
-from gan_lab.errors import GanLabError
+from gan_lab.errors import GanLabError, first_line
 from gan_lab.outcome import Reason, RunResult, Status
 
 log = logging.getLogger(__name__)
@@ -37,15 +37,29 @@ def build(key: str, spec: dict) -> Any:
     try:
         return instantiate(spec)
     except Exception as error:  # Hydra wraps import and argument errors in its own types
-        cause = str(error.__cause__ or error).splitlines()[0]
+        cause = first_line(error.__cause__ or error)
         raise GanLabError(f"{key}: cannot build {spec['_target_']}: {cause}") from error
+
+
+HEARTBEAT_S = 30  # how often a search tells a database server that its running trials live
 
 
 def open_storage(spec: str):
     """An Optuna storage: a database URL (sqlite:///..., postgresql://...) or a journal file path.
     The journal file is the default: safe for trials writing from several processes at once."""
     if "://" in spec:
-        return spec
+        if spec.startswith("sqlite:"):  # one file: the sweeper's lock beside it guards the study
+            return spec
+        # A database server has no file for a lock: the sweeper keeps a heartbeat for each trial
+        # it runs, and a trial whose heartbeat stopped (its search died) is the only kind run again.
+        import warnings
+
+        from optuna.storages import RDBStorage
+
+        # the sweeper beats for its trials itself (ask and tell, not Study.optimize): as meant
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+        warnings.filterwarnings("ignore", message="Argument ``heartbeat_interval``")
+        return RDBStorage(spec, heartbeat_interval=HEARTBEAT_S, grace_period=4 * HEARTBEAT_S)
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -65,7 +79,7 @@ def open_storage(spec: str):
     except Exception as error:  # Optuna raises JSON and its own errors for a damaged journal
         raise GanLabError(
             f"the study journal {spec} cannot be read ({type(error).__name__}: "
-            f"{str(error).splitlines()[0]}): restore it, or give the search another "
+            f"{first_line(error)}): restore it, or give the search another "
             "hydra.sweeper.study_name or hydra.sweeper.storage; it is left as it is"
         ) from error
 

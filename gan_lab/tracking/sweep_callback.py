@@ -48,6 +48,7 @@ class SweepRecord:
     parent_run_id: str | None = None  # None once the parent is ended (or with tracking=none)
     counts: dict[Status, int] = field(default_factory=dict)  # jobs per ending, at the end
     where: str = ""  # where the jobs' records are: the sweep folder or the parent run
+    open: bool = False  # launched and not ended: on_multirun_end has not run
 
     def close(self, result: RunResult, summary: str) -> None:
         """End the parent run as `result` says (its MLflow status and the gan_lab.outcome tag,
@@ -61,6 +62,30 @@ class SweepRecord:
             self.client.set_terminated(parent, MLFLOW_STATUS[result.status])
         except Exception as error:
             log.error("the sweep's MLflow run %s could not be ended: %s", parent, error)
+
+    def abandon(self, why: str, status: Status = Status.FAILED) -> None:
+        """End a sweep that its launcher gave up on (a worker killed by the OOM killer or a
+        signal: joblib's pool cannot go on without it): every job run still RUNNING ends
+        KILLED with `why`, and the parent `status` (FAILED; KILLED for a signal) with the count
+        of its jobs."""
+        if self.parent_run_id is None:
+            if self.sweep_dir is not None:
+                self.counts = folder_status_counts(self.sweep_dir)
+            return
+        from gan_lab.outcome import Reason
+
+        killed = RunResult(Status.KILLED, reason=Reason.ERROR, error=why)
+        try:
+            for child in _children(self.client, self.parent_run_id):
+                if outcome_of(child).status == Status.RUNNING:
+                    self.client.set_tag(child.info.run_id, tags.OUTCOME, killed.to_json())
+                    self.client.set_terminated(child.info.run_id, MLFLOW_STATUS[Status.KILLED])
+            started = len(job_folders(self.sweep_dir)) if self.sweep_dir else 0
+            self.counts = child_status_counts(self.client, self.parent_run_id, started)
+        except Exception as error:  # the store itself may be what failed
+            log.error("the sweep's job runs could not be ended: %s", error)
+        summary = f"stopped: {why}; jobs: {count_summary(self.counts) or 'none'}"
+        self.close(RunResult(status, reason=Reason.ERROR, error=why), summary)
 
     def failures(self) -> str | None:
         """A line saying how many jobs did not finish, or None when all did (or it was a
@@ -92,7 +117,7 @@ class MlflowSweepCallback(Callback):
             search=config.hydra.runtime.choices["hydra/sweeper"] == "gan_lab_optuna",
             sweep_dir=Path(str(config.hydra.sweep.dir)),
         )
-        record.where = str(record.sweep_dir)
+        record.where, record.open = str(record.sweep_dir), True
         if config.tracking.name != TrackerName.MLFLOW:
             return
         from gan_lab.tracking.mlflow_tracker import connect, resolve_uri
@@ -120,12 +145,14 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         record = _current
+        record.open = False
         if record.parent_run_id is None:  # untracked: the jobs' outcome.json files say
             if record.sweep_dir is not None:
                 record.counts = folder_status_counts(record.sweep_dir)
             return
         parent = record.parent_run_id
-        record.counts = counts = child_status_counts(record.client, parent)
+        started = len(job_folders(record.sweep_dir)) if record.sweep_dir else 0
+        record.counts = counts = child_status_counts(record.client, parent, started)
         total, summary = sum(counts.values()), count_summary(counts)
         record.client.log_metric(parent, "jobs", total)
         for status, count in counts.items():
@@ -186,16 +213,22 @@ def count_summary(counts: dict[Status, int]) -> str:
     return ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
 
 
-def folder_status_counts(sweep_dir: Path) -> dict[str, int]:
-    """How the jobs of an untracked sweep ended, from their outcome.json files."""
-    from gan_lab.outcome import RunResult
+def folder_status_counts(sweep_dir: Path) -> dict[Status, int]:
+    """How the jobs of an untracked sweep ended, from their outcome.json files; a job folder
+    without one (its worker died before it could say) counts as RUNNING: not ended."""
     from gan_lab.tracking.local import OUTCOME_FILE
 
-    counts: dict[str, int] = {}
-    for path in sweep_dir.glob(f"*/{OUTCOME_FILE}"):
-        status = RunResult.from_json(path.read_text()).status.value
+    counts: dict[Status, int] = {}
+    for folder in job_folders(sweep_dir):
+        path = folder / OUTCOME_FILE
+        status = RunResult.from_json(path.read_text()).status if path.is_file() else Status.RUNNING
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def job_folders(sweep_dir: Path) -> list[Path]:
+    """The folders of the sweep's jobs that started: Hydra writes .hydra/ into each first."""
+    return sorted(p.parent for p in sweep_dir.glob("*/.hydra"))
 
 
 def swept_keys(config: DictConfig) -> list[str]:
@@ -212,16 +245,23 @@ def swept_keys(config: DictConfig) -> list[str]:
     return keys
 
 
-def child_status_counts(client: Any, parent_run_id: str) -> dict[str, int]:
-    """How many of the sweep's runs ended each way, as their outcome records say."""
+def child_status_counts(client: Any, parent_run_id: str, started: int = 0) -> dict[Status, int]:
+    """How many of the sweep's runs ended each way, as their outcome records say; of `started`
+    jobs, those with no run (they failed before they reached the store) count as FAILED."""
+    children = _children(client, parent_run_id)
+    counts: dict[Status, int] = {}
+    for child in children:
+        status = outcome_of(child).status
+        counts[status] = counts.get(status, 0) + 1
+    if started > len(children):
+        counts[Status.FAILED] = counts.get(Status.FAILED, 0) + started - len(children)
+    return counts
+
+
+def _children(client: Any, parent_run_id: str) -> list[Any]:
     parent = client.get_run(parent_run_id)
-    children = client.search_runs(
+    return client.search_runs(
         [parent.info.experiment_id],
         filter_string=f"tags.`{tags.PARENT_RUN_ID}` = '{parent_run_id}'",
         max_results=50000,
     )
-    counts: dict[str, int] = {}
-    for child in children:
-        status = outcome_of(child).status.value
-        counts[status] = counts.get(status, 0) + 1
-    return counts
