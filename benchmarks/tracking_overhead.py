@@ -29,7 +29,7 @@ from gan_lab.data.batches import BatchSource
 from gan_lab.devices import resolve_device
 from gan_lab.loop import LoopSettings, Training, TrainStep, fit
 from gan_lab.models.gan import build_gan
-from gan_lab.outcome import RunResult, Status
+from gan_lab.outcome import Outcome, Status
 from gan_lab.sampling import Latents
 from gan_lab.tracking import RunInfo, open_tracker
 
@@ -49,7 +49,7 @@ def timed_run(overrides: list[str], folder: Path, steps: int) -> tuple[float, fl
     step = TrainStep.of(config, "fp32", None)
     fit(Training(gan, batches, latents, step, tracker, settings), Progress())
     loop = time.perf_counter() - start
-    tracker.finish(RunResult(Status.FINISHED))  # MLflow writes out its asynchronous queue here
+    tracker.finish(Outcome(Status.FINISHED))  # MLflow writes out its asynchronous queue here
     return steps * config.train.batch_size / loop, time.perf_counter() - start - loop
 
 
@@ -103,7 +103,7 @@ def rate_overhead(rates: list[int], seconds: float, repeats: int) -> None:
                     run_dir = folder / f"{name}-{rate}-{repeat}"
                     tracker = open_tracker(cfg, run_dir, RunInfo(name=f"{rate} steps/s"))
                     times[name].append(logged_steps_seconds(tracker, work, steps))
-                    tracker.finish(RunResult(Status.FINISHED))
+                    tracker.finish(Outcome(Status.FINISHED))
             med = {k: statistics.median(v) for k, v in times.items()}
             overhead = med["mlflow"] / med["none"] - 1
             print(

@@ -7,6 +7,12 @@ same architecture, data and batch size, in the same process. It prints both and 
 
     python benchmarks/train_throughput.py                 # every preset, 20 timed steps each
     python benchmarks/train_throughput.py --presets dcgan32 anime_s1 --steps 50 --device cuda
+    python benchmarks/train_throughput.py --precisions fp32 bf16 --repeats 3   # gan_lab only
+
+With --precisions, gan_lab's loop runs in each precision in turn, alternating, --repeats times
+(so that a neighbour's load falls on both alike); it prints the best of each and their ratio.
+Every figure names its kernel path: the CPU capability torch dispatches to (AVX2, AVX512, ...)
+and whether the CPU computes bf16 natively.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from gan_lab.checkpoint import Progress
 from gan_lab.config import compose
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
-from gan_lab.devices import resolve_device, resolve_precision
+from gan_lab.devices import native_bf16, resolve_device, resolve_precision
 from gan_lab.loop import LoopSettings, Training, TrainStep, fit
 from gan_lab.models.dcgan import output_shape
 from gan_lab.models.gan import build_gan
@@ -130,6 +136,47 @@ def examples_loop(
     return steps * config.train.batch_size / (time.perf_counter() - start)
 
 
+def _compose(preset: str, args: argparse.Namespace, precision: str):
+    return compose(
+        f"model={preset}",
+        f"train.batch_size={args.batch_size}",
+        f"train.precision={precision}",
+        f"train.device={args.device}",
+        f"train.compile={args.compile or 'null'}",
+    )
+
+
+def _images(config, args: argparse.Namespace) -> torch.Tensor:
+    shape = output_shape(config.model)
+    count = args.batch_size * (args.warmup + args.steps)
+    return torch.from_numpy(synthetic_images(count, shape[1], shape[0], seed=0))
+
+
+def compare_precisions(args: argparse.Namespace, device: torch.device, name: str) -> None:
+    """gan_lab's loop in each of args.precisions, alternating, args.repeats times; the best of
+    each (the run least disturbed by anything else on the machine) and the ratio to the first."""
+    first, *others = args.precisions
+    print(
+        f"device: {name}; batch {args.batch_size}; {args.steps} timed steps after "
+        f"{args.warmup} warm-up steps; best of {args.repeats}, alternating"
+    )
+    header = "".join(f"{p + ' img/s':>14}" for p in args.precisions)
+    ratios = "".join(f"{p + '/' + first:>12}" for p in others)
+    print(f"{'preset':<16}{'image':>10}{header}{ratios}")
+    for preset in args.presets:
+        best = dict.fromkeys(args.precisions, 0.0)
+        for _ in range(args.repeats):
+            for precision in args.precisions:
+                config = _compose(preset, args, precision)
+                images = _images(config, args)
+                rate = gan_lab_loop(config, images, device, args.warmup, args.steps)
+                best[precision] = max(best[precision], rate)
+        image = "x".join(map(str, output_shape(config.model)))
+        rates = "".join(f"{best[p]:>14.1f}" for p in args.precisions)
+        shown = "".join(f"{best[p] / best[first]:>12.2f}" for p in others)
+        print(f"{preset:<16}{image:>10}{rates}{shown}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -141,13 +188,19 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto", help="gan_lab's train.precision")
     parser.add_argument("--compile", help="gan_lab's train.compile (a torch.compile mode)")
+    parser.add_argument("--precisions", nargs="+", help="compare these, alternating (gan_lab)")
+    parser.add_argument("--repeats", type=int, default=3, help="with --precisions")
     args = parser.parse_args()
     device = resolve_device(args.device)
     name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
-        else f"CPU, {torch.get_num_threads()} threads"
+        else f"CPU, {torch.get_num_threads()} threads, kernels "
+        f"{torch.backends.cpu.get_cpu_capability()}, native bf16 {native_bf16(device)}"
     )
+    if args.precisions:
+        compare_precisions(args, device, name)
+        return
     precision = resolve_precision(args.precision, device)
     print(
         f"device: {name}; batch {args.batch_size}; gan_lab in {precision}, the loop in the ", end=""
@@ -159,16 +212,9 @@ def main() -> None:
     print(f"{args.steps} timed steps after {args.warmup} warm-up steps")
     print(f"{'preset':<16}{'image':>10}{'gan_lab img/s':>15}{'examples img/s':>16}{'ratio':>8}")
     for preset in args.presets:
-        config = compose(
-            f"model={preset}",
-            f"train.batch_size={args.batch_size}",
-            f"train.precision={args.precision}",
-            f"train.device={args.device}",
-            f"train.compile={args.compile or 'null'}",
-        )
+        config = _compose(preset, args, args.precision)
         shape = output_shape(config.model)
-        count = args.batch_size * (args.warmup + args.steps)
-        images = torch.from_numpy(synthetic_images(count, shape[1], shape[0], seed=0))
+        images = _images(config, args)
         ours = gan_lab_loop(config, images, device, args.warmup, args.steps)
         theirs = examples_loop(config, images, device, args.warmup, args.steps)
         image = "x".join(map(str, shape))

@@ -4,7 +4,7 @@ From Python (a notebook, a script), the same runs as the command line:
 
     from gan_lab import compose, train, load_generator, sample
     config = compose("experiment=anime_s2", "recipe=modern", "data.path=~/anime", "train.epochs=5")
-    result = train(config, "outputs/notebook")  # a RunResult: status, metrics, step reached
+    result = train(config, "outputs/notebook")  # an Outcome: status, metrics, step reached
     generator = load_generator("outputs/notebook")  # its best checkpoint; or runs:/, models:/
     images = sample(generator, 16)              # (16, C, H, W) floats in [0, 1]
 """

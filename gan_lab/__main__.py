@@ -27,7 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 from gan_lab.config import CONF_DIR, Config, plain_presets, register_schema, to_config
 from gan_lab.devices import gpus_per_job
 from gan_lab.errors import GanLabError, Terminated, first_line
-from gan_lab.outcome import Reason, RunResult, Status
+from gan_lab.outcome import Outcome, Reason, Status
 from gan_lab.overrides import key_of, keys_of, short
 from gan_lab.tracking.sweep_callback import SweepRefused, current_sweep
 
@@ -42,7 +42,7 @@ warnings.filterwarnings("ignore", message="'hydra/launcher/ray' is validated aga
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def job(cfg: DictConfig) -> RunResult:
+def job(cfg: DictConfig) -> Outcome:
     """One Hydra job: type and check the config, run it. In a multirun every ending, a failure
     too, is returned to the sweep so that its other jobs go on; a single run exits with it."""
     from gan_lab import tags
@@ -77,18 +77,18 @@ def job(cfg: DictConfig) -> RunResult:
     try:
         config = _typed(cfg)
     except GanLabError as error:
-        result = RunResult(Status.FAILED, reason=Reason.ERROR, error=str(error), exception=error)
+        outcome = Outcome(Status.FAILED, reason=Reason.ERROR, error=str(error), exception=error)
         if multirun:  # a sweep's record counts every job, one with an invalid value too
             from gan_lab.tracking.factory import record_untyped
 
-            record_untyped(cfg, Path(hydra_config.runtime.output_dir), info, result)
+            record_untyped(cfg, Path(hydra_config.runtime.output_dir), info, outcome)
     else:
-        result = run(config, Path(hydra_config.runtime.output_dir), info)
+        outcome = run(config, Path(hydra_config.runtime.output_dir), info)
     if multirun:
-        if result.status == Status.FAILED:
-            log.error("job %s %s", hydra_config.job.num, result.describe(), exc_info=_bug(result))
-        return result
-    return _single_run_ends(result)
+        if outcome.status == Status.FAILED:
+            log.error("job %s %s", hydra_config.job.num, outcome.describe(), exc_info=_bug(outcome))
+        return outcome
+    return _single_run_ends(outcome)
 
 
 def swept_values(hydra_config) -> dict[str, str]:
@@ -106,18 +106,18 @@ def run_name(hydra_config) -> str:
     return f"job {hydra_config.job.num}: {shown}" if shown else f"job {hydra_config.job.num}"
 
 
-def _bug(result: RunResult) -> BaseException | None:
-    return None if result.user_error else result.exception
+def _bug(outcome: Outcome) -> BaseException | None:
+    return None if outcome.user_error else outcome.exception
 
 
-def _single_run_ends(result: RunResult) -> RunResult:
+def _single_run_ends(outcome: Outcome) -> Outcome:
     """Exit status of a single run: 0 when it trained (or was pruned), one line and 2 for an
     error the user can fix, the traceback of a bug. (Ctrl-C and SIGTERM end in main().)"""
-    if result.status == Status.FAILED:
-        if result.user_error or result.exception is None:
-            _exit_with(f"gan-lab: error: {result.error}")
-        raise result.exception
-    return result
+    if outcome.status == Status.FAILED:
+        if outcome.user_error or outcome.exception is None:
+            _exit_with(f"gan-lab: error: {outcome.error}")
+        raise outcome.exception
+    return outcome
 
 
 def _typed(cfg: DictConfig) -> Config:
@@ -204,21 +204,21 @@ def main() -> None:
     except SweepRefused as refused:  # before any job ran: nothing to end
         _exit_with(f"gan-lab: error: {refused.error}")
     except KeyboardInterrupt:  # the run is recorded KILLED already; one line, not a traceback
-        _end_sweep(RunResult(Status.KILLED, reason=Reason.INTERRUPTED, error="Ctrl-C"))
+        _end_sweep(Outcome(Status.KILLED, reason=Reason.INTERRUPTED, error="Ctrl-C"))
         print("gan-lab: stopped by Ctrl-C; the run is recorded KILLED", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
     except Terminated:  # this process's SIGTERM, or a joblib worker's, raised again here
         if current_sweep().open:  # the other workers' jobs stop with it: none stays RUNNING
             current_sweep().abandon("SIGTERM", Status.KILLED)
-        _end_sweep(RunResult(Status.KILLED, reason=Reason.TERMINATED, error="SIGTERM"))
+        _end_sweep(Outcome(Status.KILLED, reason=Reason.TERMINATED, error="SIGTERM"))
         print("gan-lab: stopped by SIGTERM; the run is recorded KILLED", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
     except GanLabError as error:
-        _end_sweep(RunResult(Status.FAILED, reason=Reason.ERROR, error=str(error)))
+        _end_sweep(Outcome(Status.FAILED, reason=Reason.ERROR, error=str(error)))
         _exit_with(f"gan-lab: error: {error}")
     except HydraException as error:
         why = describe_config_error(error)
-        _end_sweep(RunResult(Status.FAILED, reason=Reason.ERROR, error=why))
+        _end_sweep(Outcome(Status.FAILED, reason=Reason.ERROR, error=why))
         _exit_with(f"gan-lab: config error: {why}")
     except yaml.YAMLError as error:  # a config file that is not YAML: its place, in one line
         _exit_with(f"gan-lab: config error: {describe_yaml_error(error)}")
@@ -245,10 +245,10 @@ def main() -> None:
         sys.exit(1)
 
 
-def _end_sweep(result: RunResult) -> None:
+def _end_sweep(outcome: Outcome) -> None:
     """End the parent run of a sweep that stopped before its end (Ctrl-C, SIGTERM, an error of
     the sweeper): Hydra calls no callback then, and the parent would stay RUNNING."""
-    current_sweep().close(result, f"stopped: {result.error}")
+    current_sweep().close(outcome, f"stopped: {outcome.error}")
 
 
 if __name__ == "__main__":

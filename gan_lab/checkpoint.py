@@ -178,11 +178,19 @@ def save(folder: Path, state: dict, name: str = LAST, keep_as: str | None = None
 
     try:
         atomic_write(target, write)
-    except OSError as error:
-        if error.errno != errno.ENOSPC:
+    except (OSError, RuntimeError) as error:
+        if not _out_of_space(error):
             raise
         raise GanLabError(_no_space(target, state)) from error
     return target
+
+
+def _out_of_space(error: BaseException) -> bool:
+    """ENOSPC, as Python says it or as torch's zip writer does: it checks each short write's
+    position and raises RuntimeError("... unexpected pos N vs M") instead of the OSError."""
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return "unexpected pos" in str(error)
 
 
 def _no_space(target: Path, state: dict) -> str:

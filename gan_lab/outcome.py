@@ -44,7 +44,7 @@ class Reason(StrEnum):
 
 
 @dataclass
-class RunResult:
+class Outcome:
     status: Status
     metrics: dict[str, float] = field(default_factory=dict)  # last epoch's means and scores
     step: int = 0  # the training step reached
@@ -88,7 +88,7 @@ class RunResult:
         return json.dumps(record, sort_keys=True, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> RunResult:
+    def from_json(cls, text: str) -> Outcome:
         record = json.loads(text)
         reason = record.get("reason")
         return cls(
@@ -100,20 +100,20 @@ class RunResult:
         )
 
 
-def outcome_of(run: Any) -> RunResult:
+def outcome_of(run: Any) -> Outcome:
     """The recorded result of an MLflow run. A run without one (still running, or ended by a
     kill -9 before it could say) has its MLflow status and no reason; a run recorded by gan_lab
     0.1 says what it can from its tags of then."""
     recorded = run.data.tags.get(tags.OUTCOME)
     if recorded:
-        return RunResult.from_json(recorded)
+        return Outcome.from_json(recorded)
     status = run.info.status  # SCHEDULED counts as RUNNING: not ended either
     if status == "FINISHED" and tags.LEGACY_STOPPED_EARLY in run.data.tags:
-        return RunResult(
+        return Outcome(
             Status.PRUNED, reason=Reason.PRUNED, error=run.data.tags[tags.LEGACY_STOPPED_EARLY]
         )
     error = run.data.tags.get(tags.LEGACY_ERROR)
-    return RunResult(
+    return Outcome(
         Status(status) if status in Status.__members__ else Status.RUNNING,
         reason=Reason.ERROR if error else None,
         error=error,

@@ -1,5 +1,5 @@
 """One run, read top to bottom in the order its data flows: data, networks, resume, tracker,
-metrics, loop, finish. It returns how the run ended (outcome.RunResult), recorded once.
+metrics, loop, finish. It returns how the run ended (outcome.Outcome), recorded once.
 
 Run folder layout (Hydra's output folder):
   samples/epoch_NNNN.png    fixed-noise sample grid after each epoch; samples/final.png at the end
@@ -30,11 +30,12 @@ from gan_lab.data import cache_dir
 from gan_lab.data.datasets import DataSet
 from gan_lab.devices import native_bf16, resolve_device, resolve_precision
 from gan_lab.errors import GanLabError, RunDiverged, Terminated
+from gan_lab.files import atomic_write
 from gan_lab.loop import LoopSettings, TrainStep, fit
 from gan_lab.models.dcgan import count_parameters
 from gan_lab.models.gan import Gan
 from gan_lab.names import check_names
-from gan_lab.outcome import Reason, RunResult, Status
+from gan_lab.outcome import Outcome, Reason, Status
 from gan_lab.parts import Parts, build_networks, load_data
 from gan_lab.sampling import Latents, generate_all
 from gan_lab.signals import Termination, sigterm_handled
@@ -51,29 +52,29 @@ from gan_lab.tracking.store import StoreUnreachable
 log = logging.getLogger(__name__)
 
 
-def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> RunResult:
+def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> Outcome:
     """Train as `config` says, writing into `run_dir` and the tracker, and return how it ended.
     Ctrl-C and SIGTERM are recorded KILLED and raised again (KeyboardInterrupt, Terminated):
     they stop the process, a sweep's too. Every other ending is returned."""
     job = Run(config, Path(run_dir), info or RunInfo())
     try:
         with sigterm_handled(job.termination):
-            result = job.execute()
+            outcome = job.execute()
     except KeyboardInterrupt:
-        job.record(RunResult(Status.KILLED, reason=Reason.INTERRUPTED, error="Ctrl-C"))
+        job.record(Outcome(Status.KILLED, reason=Reason.INTERRUPTED, error="Ctrl-C"))
         raise
     except Terminated:
         job.save_before_exit()
-        job.record(RunResult(Status.KILLED, reason=Reason.TERMINATED, error="SIGTERM"))
+        job.record(Outcome(Status.KILLED, reason=Reason.TERMINATED, error="SIGTERM"))
         raise
     except RunDiverged as error:
-        result = _failed(Reason.DIVERGED, error)
+        outcome = _failed(Reason.DIVERGED, error)
     except Exception as error:
-        result = _failed(Reason.ERROR, error)
-    return job.record(result)
+        outcome = _failed(Reason.ERROR, error)
+    return job.record(outcome)
 
 
-def train(config: Config, run_dir: str | Path | None = None) -> RunResult:
+def train(config: Config, run_dir: str | Path | None = None) -> Outcome:
     """run() for notebooks and scripts: into `run_dir`, else outputs/<date>/<time> as a command
     line run would, tracked as the config says."""
     import time
@@ -82,16 +83,17 @@ def train(config: Config, run_dir: str | Path | None = None) -> RunResult:
     return run(config, folder)
 
 
-def _failed(reason: Reason, error: Exception) -> RunResult:
+def _failed(reason: Reason, error: Exception) -> Outcome:
     text = str(error) if isinstance(error, GanLabError) else f"{type(error).__name__}: {error}"
-    return RunResult(Status.FAILED, reason=reason, error=text, exception=error)
+    return Outcome(Status.FAILED, reason=reason, error=text, exception=error)
 
 
 def _save_image(grid: torch.Tensor, path: Path) -> None:
     # torchvision costs over a second to import: not before the first training step
     from torchvision.utils import save_image
 
-    save_image(grid, path)
+    # atomically: a grid torn by a SIGTERM would be a file no image reader opens on resume
+    atomic_write(path, lambda tmp: save_image(grid, tmp, format="PNG"))
 
 
 def seed_everything(seed: int) -> None:
@@ -112,7 +114,7 @@ class Run:
         self.means: dict[str, float] = {}  # the last epoch's mean step statistics
         self.scores: dict[str, float] = {}  # the last evaluation
         self.evaluated_at = -1
-        self.ending: RunResult | None = None  # set when the run stops early on purpose
+        self.early_outcome: Outcome | None = None  # set when the run stops early on purpose
         self.termination = Termination()
         self.start_step: int | None = None  # where training began in this process
 
@@ -126,7 +128,7 @@ class Run:
         generator are labelled with it."""
         return -(-self.progress.step // self.parts.batches.steps_per_epoch)
 
-    def execute(self) -> RunResult:
+    def execute(self) -> Outcome:
         config = self.config
         check_names(config)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -222,7 +224,7 @@ class Run:
         if self.parts.evaluator is not None and every and epoch % every == 0:
             self.evaluate(epoch)
         self.checkpoints.after_epoch(epoch)
-        return self.ending is not None
+        return self.early_outcome is not None
 
     def evaluate(self, epoch: int) -> None:
         """Score the generator, log the scores at step = epoch, keep best.pt by FID, and let a
@@ -239,17 +241,21 @@ class Run:
             self.tracker.log_metrics({"best_fid": fid}, epoch)
         if parts.judge is not None:
             scores = {**self.scores, "best_fid": progress.best_fid}
-            self.ending = parts.judge.after_evaluation(epoch, scores)
+            self.early_outcome = parts.judge.after_evaluation(epoch, scores)
 
     # 7. finish: a last evaluation and checkpoint, the final grid, the uploads, the outcome
-    def finish(self) -> RunResult:
+    def finish(self) -> Outcome:
         config, tracker, step, judge = (
             self.config,
             self.tracker,
             self.progress.step,
             self.parts.judge,
         )
-        if self.parts.evaluator is not None and self.evaluated_at != step and self.ending is None:
+        if (
+            self.parts.evaluator is not None
+            and self.evaluated_at != step
+            and self.early_outcome is None
+        ):
             self.evaluate(self.epochs_begun)
         last = self.checkpoints.at_end()
         # A resumed run that had already ended and been recorded uploads nothing twice
@@ -264,10 +270,10 @@ class Run:
         metrics = {**self.means, **self.scores}
         if self.progress.best_fid is not None:
             metrics["best_fid"] = self.progress.best_fid
-        ending = self.ending or (judge.at_end(metrics) if judge else None)
-        if ending is not None:
-            return replace(ending, metrics=metrics, step=step)
-        return RunResult(Status.FINISHED, metrics=metrics, step=step)
+        outcome = self.early_outcome or (judge.at_end(metrics) if judge else None)
+        if outcome is not None:
+            return replace(outcome, metrics=metrics, step=step)
+        return Outcome(Status.FINISHED, metrics=metrics, step=step)
 
     def upload_final_files(self, last: Path) -> None:
         """The last step's grid, the checkpoints and the loss curves."""
@@ -291,24 +297,30 @@ class Run:
             self.checkpoints.at_end()
             log.info("checkpoint of step %d saved before exit", self.progress.step)
 
-    def record(self, result: RunResult) -> RunResult:
+    def record(self, outcome: Outcome) -> Outcome:
         """The outcome into the tracker, once. A run that ended by an exception carries the step
         and scores it had reached; one that failed before its tracker opened (missing data, say)
         opens it now, so that every run leaves a record."""
-        if self.checkpoints is not None and not result.metrics:
+        if self.checkpoints is not None and not outcome.metrics:
             scores = {**self.means, **self.scores}
-            result = replace(result, step=self.progress.step, metrics=scores)
+            outcome = replace(outcome, step=self.progress.step, metrics=scores)
         if self.tracker is None:
-            if isinstance(result.exception, StoreUnreachable):  # said once, by the entry point
-                return result
+            if isinstance(outcome.exception, StoreUnreachable):  # said once, by the entry point
+                return outcome
             try:
                 self.tracker = open_tracker(self.config.tracking, self.run_dir, self.info)
                 self.tracker.log_params(flatten(self.config_dict))
             except GanLabError as error:  # the store itself is what failed
                 log.error("the outcome could not be recorded: %s", error)
-                return result
-        self.tracker.finish(result)
-        return result
+                return outcome
+        try:
+            self.tracker.finish(outcome)
+        except OSError as error:  # a full disk: MlflowTracker.finish told the store first
+            if outcome.status != Status.FAILED:
+                raise
+            # the run's own error (which file, how much space) is the one to show
+            log.error("the outcome could not be written to the run folder: %s", error)
+        return outcome
 
     def log_grid(self, epoch: int) -> None:
         """The fixed-noise grid after `epoch` epochs (0: before training) as a file and an image

@@ -20,7 +20,7 @@ G_PARAMS = "gan_lab.g_params"  # trainable parameters of the generator
 D_PARAMS = "gan_lab.d_params"
 MODEL_EPOCH = "gan_lab.model_epoch"  # the epoch of the logged generator (its best FID's)
 MODEL_URI = "gan_lab.model_uri"  # the logged generator: models:/<model id> (load, serve)
-OUTCOME = "gan_lab.outcome"  # how the run ended: gan_lab.outcome.RunResult as JSON
+OUTCOME = "gan_lab.outcome"  # how the run ended: gan_lab.outcome.Outcome as JSON
 
 # A sweep's parent run
 KIND = "gan_lab.kind"  # "sweep" on a parent run

@@ -3,6 +3,7 @@ a real PostgreSQL behind the server."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -107,3 +108,46 @@ def test_a_sweep_through_a_server_backed_by_postgresql(tmp_path):
         for child in children:
             assert child.info.status == "FINISHED"
             assert _steps(client, child.info.run_id, "epoch_g_loss") == [1]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 24 MB file system (tmpfs), where the machine lets this process mount one."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_real_full_disk_ends_the_mlflow_run_and_keeps_last_pt(tmp_path, small_disk):
+    """The run folder fills up while the resumed run checkpoints: one line naming the file,
+    exit 2, the MLflow run (its store on another disk) ends FAILED, last.pt is untouched."""
+    from tests.helpers.tracking import runs_of
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_dir = small_disk / "run"
+    args = with_defaults(
+        "tracking=mlflow",
+        f"tracking.uri={store}",
+        "tracking.log_model=false",
+        f"hydra.run.dir={run_dir}",
+    )
+    assert gan_lab_cli(tmp_path, *args, "train.epochs=1").returncode == 0
+    last = run_dir / "checkpoints" / "last.pt"
+    before = last.read_bytes()
+    disk = os.statvfs(small_disk)
+    room = disk.f_bavail * disk.f_frsize - len(before) // 2  # not enough for the next one
+    (small_disk / "filler").write_bytes(b"\0" * room)
+    result = gan_lab_cli(tmp_path, *args, "train.epochs=3", "train.resume=auto")
+    assert result.returncode == 2, result.stderr[-3000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert "no space left on device" in line.lower() and str(run_dir) in line, line
+    assert "Traceback" not in result.stderr
+    assert last.read_bytes() == before
+    _, (record,) = runs_of(store)
+    assert record.info.status == "FAILED"

@@ -15,7 +15,7 @@ import gan_lab.loop
 import gan_lab.metrics.evaluator
 import gan_lab.run
 from gan_lab import tags
-from gan_lab.outcome import MLFLOW_STATUS, Reason, RunResult, Status, outcome_of
+from gan_lab.outcome import MLFLOW_STATUS, Outcome, Reason, Status, outcome_of
 from gan_lab.report import report
 from gan_lab.search.trial import open_storage
 from tests.helpers.cli import run_cli
@@ -97,7 +97,7 @@ def _report_statuses(store: str, experiment: str, folder) -> dict[str, str]:
     return {row[0].removeprefix("| ").split(":")[0]: row[1] for row in rows[1:]}
 
 
-def _agree(run, expected: tuple, report_cell: str) -> RunResult:
+def _agree(run, expected: tuple, report_cell: str) -> Outcome:
     status, reason, _ = expected
     recorded = outcome_of(run)
     assert (recorded.status, recorded.reason) == (status, reason)
@@ -179,13 +179,13 @@ def test_a_single_run_exits_as_its_record_says(
         with pytest.raises(SystemExit) as exited:
             run_cli(monkeypatch, *args)
         assert exited.value.code == code
-    recorded = RunResult.from_json((tmp_path / "outcome.json").read_text())
+    recorded = Outcome.from_json((tmp_path / "outcome.json").read_text())
     assert recorded.status == IN_A_SWEEP[seed][0]
     assert says in capsys.readouterr().err
 
 
 def test_the_record_survives_its_round_trip():
-    result = RunResult(
+    result = Outcome(
         Status.FAILED,
         metrics={"fid": 12.5},
         step=7,
@@ -193,7 +193,7 @@ def test_the_record_survives_its_round_trip():
         error="x" * 10_000,
         exception=ValueError("kept in this process only"),
     )
-    back = RunResult.from_json(result.to_json())
+    back = Outcome.from_json(result.to_json())
     assert (back.status, back.reason, back.step, back.metrics) == (
         Status.FAILED,
         Reason.DIVERGED,

@@ -157,13 +157,13 @@ def test_a_row_is_labelled_by_the_values_its_job_recorded():
     """The label comes from the job's tag; a run of before the tag keeps its name's label."""
     from types import SimpleNamespace
 
-    from gan_lab.outcome import RunResult, Status
+    from gan_lab.outcome import Outcome, Status
     from gan_lab.report.analysis import Row
 
     def row(name: str, **run_tags: str) -> Row:
         info = SimpleNamespace(run_name=name)
         run = SimpleNamespace(info=info, data=SimpleNamespace(tags=run_tags, params={}))
-        return Row(run, RunResult(Status.FINISHED), None, ["optim.lr"])
+        return Row(run, Outcome(Status.FINISHED), None, ["optim.lr"])
 
     values = json.dumps({"optim.lr": "1e-4", "recipe": "ema"})
     tagged = row("job 2", **{tags.JOB: "2", tags.SWEPT_VALUES: values})

@@ -150,17 +150,7 @@ def _loky_worker(pid: int) -> int | None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "signal_number",
-    [
-        signal.SIGKILL,
-        pytest.param(
-            signal.SIGTERM,
-            marks=pytest.mark.xfail(
-                reason="a worker's SIGTERM during a sample grid's write re-raises as an OSError "
-                "(cannot identify image file ...): exit 2, not 143; open",
-                strict=False,
-            ),
-        ),
-    ],
+    [signal.SIGKILL, signal.SIGTERM],
 )
 def test_a_killed_joblib_worker_leaves_no_run_running_and_the_sweep_fails(tmp_path, signal_number):
     """A worker that dies (the OOM killer's SIGKILL, a SIGTERM) stops joblib's pool: every

@@ -196,6 +196,7 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):
     assert status == {"0.02": "FINISHED", "1e+30": "FAILED", "0.03": "FINISHED", "-1.0": "FAILED"}
     invalid = next(c for c in children if c.data.params["init.std"] == "-1.0")
     assert "init.std=-1" in outcome_of(invalid).error
+    assert invalid.data.params["optim.lr_d"] == "0.0002"  # ${.lr} resolved, as a valid job's
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["jobs_failed"] == 2
     assert "2 failed" in parent.data.tags[tags.SUMMARY]

@@ -12,14 +12,14 @@ from mlflow.entities import Run as MlflowRun
 
 from gan_lab import tags
 from gan_lab.metrics.scores import SAMPLES
-from gan_lab.outcome import RunResult, Status, outcome_of
+from gan_lab.outcome import Outcome, Status, outcome_of
 from gan_lab.overrides import key_of, not_experiment, short
 
 
 @dataclass
 class Row:
     run: MlflowRun
-    outcome: RunResult
+    outcome: Outcome
     fid: float | None
     swept: list[str] = field(default_factory=list)  # the keys the sweep varies
     images: dict[str, Path] = field(default_factory=dict)  # loss curves, final grid

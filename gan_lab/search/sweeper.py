@@ -34,7 +34,7 @@ from optuna.storages import fail_stale_trials
 from optuna.trial import TrialState
 
 from gan_lab.errors import GanLabError
-from gan_lab.outcome import Reason, RunResult, Status
+from gan_lab.outcome import Outcome, Reason, Status
 from gan_lab.search.space import parse_space
 from gan_lab.search.trial import MLFLOW_RUN, SETTINGS, build, open_storage, plain
 
@@ -259,10 +259,10 @@ class OptunaSweeper(Sweeper):
                     f"trial.number={trial.number}",
                 ]
                 with heartbeat(study, trial):
-                    (result,) = self.launcher.launch([overrides], initial_job_idx=trial.number)
+                    (outcome,) = self.launcher.launch([overrides], initial_job_idx=trial.number)
                 with self.lock:
-                    self._tell(study, trial, result)
-                    results.append(result)
+                    self._tell(study, trial, outcome)
+                    results.append(outcome)
 
         if conf.n_jobs == 1:
             slot()
@@ -276,20 +276,20 @@ class OptunaSweeper(Sweeper):
     def _tell(self, study: optuna.Study, trial: optuna.Trial, job: JobReturn) -> None:
         """The trial's state from its run's outcome; the outcome is stored on the trial too."""
         try:
-            result = job.return_value  # raises what the job raised
+            outcome = job.return_value  # raises what the job raised
         except Exception as error:  # a bug outside run(), which returns every failure
-            result = RunResult(Status.FAILED, reason=Reason.ERROR, error=repr(error))
-        value = result.metrics.get(self.conf.objective)
-        state = TRIAL_STATE[result.status]
+            outcome = Outcome(Status.FAILED, reason=Reason.ERROR, error=repr(error))
+        value = outcome.metrics.get(self.conf.objective)
+        state = TRIAL_STATE[outcome.status]
         if state == TrialState.COMPLETE and value is None:  # run() judged it: never expected
             state = TrialState.FAIL
-        trial.set_user_attr("status", result.status.value)
-        if result.reason is not None:
-            trial.set_user_attr("reason", result.reason.value)
-        if result.error:
-            trial.set_user_attr("error", result.error[:1000])
+        trial.set_user_attr("status", outcome.status.value)
+        if outcome.reason is not None:
+            trial.set_user_attr("reason", outcome.reason.value)
+        if outcome.error:
+            trial.set_user_attr("error", outcome.error[:1000])
         study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
-        log.info("trial %d: %s", trial.number, result.describe())
+        log.info("trial %d: %s", trial.number, outcome.describe())
 
     def _summarise(self, study: optuna.Study, sweep_dir: Path) -> None:
         """The best trial in the log and, as Hydra's own Optuna sweeper writes it, in

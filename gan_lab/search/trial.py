@@ -12,7 +12,7 @@ import optuna
 
 from gan_lab.config import TrialConfig
 from gan_lab.errors import GanLabError, first_line
-from gan_lab.outcome import Reason, RunResult, Status
+from gan_lab.outcome import Outcome, Reason, Status
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,9 @@ def open_storage(spec: str):
         ) from error
 
 
-def _invalid(objective: str, value: float | None, when: str) -> RunResult:
+def _invalid(objective: str, value: float | None, when: str) -> Outcome:
     seen = "missing" if value is None else f"{value}"
-    return RunResult(
+    return Outcome(
         Status.FAILED, reason=Reason.INVALID_VALUE, error=f"{objective} is {seen} {when}"
     )
 
@@ -115,7 +115,7 @@ class TrialJudge:
         if run_id is not None:
             self.trial.set_user_attr(MLFLOW_RUN, run_id)
 
-    def after_evaluation(self, epoch: int, metrics: dict[str, float]) -> RunResult | None:
+    def after_evaluation(self, epoch: int, metrics: dict[str, float]) -> Outcome | None:
         """None to go on; else how the run ends now (PRUNED, or FAILED: invalid value)."""
         value = metrics.get(self.objective)
         if value is None:
@@ -128,9 +128,9 @@ class TrialJudge:
             return None
         text = f"after epoch {epoch} ({self.objective} {value:.4g})"
         log.info("trial %d pruned %s", self.trial.number, text)
-        return RunResult(Status.PRUNED, reason=Reason.PRUNED, error=text)
+        return Outcome(Status.PRUNED, reason=Reason.PRUNED, error=text)
 
-    def at_end(self, metrics: dict[str, float]) -> RunResult | None:
+    def at_end(self, metrics: dict[str, float]) -> Outcome | None:
         """A trial that trained to the end counts only with a finite objective."""
         value = metrics.get(self.objective)
         if value is None or not math.isfinite(value):

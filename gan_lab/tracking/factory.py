@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import torch
 
     from gan_lab.config import TrackingConfig
-    from gan_lab.outcome import RunResult
+    from gan_lab.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def environment_tags(device: torch.device) -> dict[str, str]:
     return found
 
 
-def record_untyped(cfg: Any, run_dir: Path, info: RunInfo, result: RunResult) -> None:
+def record_untyped(cfg: Any, run_dir: Path, info: RunInfo, outcome: Outcome) -> None:
     """The record of a sweep's job whose config could not be typed (an invalid value in one of
     the sweep's values): its tracker opened from the config's tracking keys, its params as
     given, its outcome."""
@@ -109,8 +109,19 @@ def record_untyped(cfg: Any, run_dir: Path, info: RunInfo, result: RunResult) ->
     try:
         tracking = TrackingConfig(**OmegaConf.to_container(cfg.tracking, resolve=True))
         tracker = open_tracker(tracking, run_dir, info)
-        tree = OmegaConf.to_container(cfg, resolve=False)
-        tracker.log_params(flatten({k: v for k, v in tree.items() if k != "hydra"}))
-        tracker.finish(result)
+        tracker.log_params(flatten({k: _resolved(cfg, k) for k in cfg if k != "hydra"}))
+        tracker.finish(outcome)
     except Exception as error:  # the tracking keys themselves are what is wrong
         log.error("the failure could not be recorded: %s", error)
+
+
+def _resolved(cfg: Any, key: str) -> Any:
+    """One group of the config with its interpolations resolved (optim.lr_d=${.lr} as the
+    value it stands for), or as written where one of them cannot be (that may be the error)."""
+    from omegaconf import OmegaConf
+
+    try:
+        value = cfg[key]  # a plain value's interpolation resolves as it is read
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    except Exception:
+        return OmegaConf.to_container(cfg, resolve=False)[key]

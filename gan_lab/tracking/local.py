@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
     from matplotlib.figure import Figure
 
-    from gan_lab.outcome import RunResult
+    from gan_lab.outcome import Outcome
 
 OUTCOME_FILE = "outcome.json"
 
@@ -66,6 +66,6 @@ class LocalTracker(Tracker):
                     history[row["name"]].append((int(row["step"]), float(row["value"])))
         return dict(history)
 
-    def finish(self, result: RunResult) -> None:
-        text = result.to_json()
+    def finish(self, outcome: Outcome) -> None:
+        text = outcome.to_json()
         atomic_write(self.run_dir / OUTCOME_FILE, lambda tmp: tmp.write_text(text))

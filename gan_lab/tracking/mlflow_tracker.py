@@ -21,7 +21,7 @@ from mlflow.entities import Metric, Param
 
 from gan_lab import tags as tag
 from gan_lab.files import atomic_write
-from gan_lab.outcome import MLFLOW_STATUS, RunResult
+from gan_lab.outcome import MLFLOW_STATUS, Outcome
 from gan_lab.tracking import resume
 from gan_lab.tracking.export import model_logger
 from gan_lab.tracking.local import LocalTracker
@@ -198,7 +198,7 @@ class MlflowTracker:
     def metric_history(self, keys: list[str]) -> dict[str, list[tuple[int, float]]]:
         return {key: list(self.history.get(key, [])) for key in keys}
 
-    def finish(self, result: RunResult) -> None:
+    def finish(self, outcome: Outcome) -> None:
         """The store first: replay what it missed, then the outcome as the tag gan_lab.outcome
         and the run's MLflow status (set_terminated first writes out everything still queued).
         Then outcome.json in the run folder. Best effort both: where the store does not answer,
@@ -207,8 +207,8 @@ class MlflowTracker:
 
         def record() -> None:
             self.replay()
-            self.client.set_tag(self.run_id, tag.OUTCOME, result.to_json())
-            self.client.set_terminated(self.run_id, MLFLOW_STATUS[result.status])
+            self.client.set_tag(self.run_id, tag.OUTCOME, outcome.to_json())
+            self.client.set_terminated(self.run_id, MLFLOW_STATUS[outcome.status])
 
         if not self.outage.call("finish", record):
             log.warning(
@@ -219,4 +219,4 @@ class MlflowTracker:
                 self.uri,
                 self.run_dir,
             )
-        self.journal.finish(result)
+        self.journal.finish(outcome)

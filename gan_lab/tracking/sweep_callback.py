@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from gan_lab import tags
 from gan_lab.config.choices import TrackerName
 from gan_lab.errors import GanLabError
-from gan_lab.outcome import MLFLOW_STATUS, RunResult, Status, outcome_of
+from gan_lab.outcome import MLFLOW_STATUS, Outcome, Status, outcome_of
 from gan_lab.tracking import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV
 
 log = logging.getLogger(__name__)
@@ -40,26 +40,26 @@ class SweepRefused(BaseException):  # noqa: N818 (not an error of its own: it ca
 @dataclass
 class SweepRecord:
     """The multirun of this process: its parent run while it is open, and how its jobs ended, for
-    the command line's exit status. The parent's own ending is a RunResult, as a run's."""
+    the command line's exit status. The parent's own outcome is an Outcome, as a run's."""
 
     search: bool = False  # a search's failed trials are part of searching: its exit stays 0
     sweep_dir: Path | None = None
     client: Any = None
     parent_run_id: str | None = None  # None once the parent is ended (or with tracking=none)
-    counts: dict[Status, int] = field(default_factory=dict)  # jobs per ending, at the end
+    counts: dict[Status, int] = field(default_factory=dict)  # jobs per status, at the end
     where: str = ""  # where the jobs' records are: the sweep folder or the parent run
     open: bool = False  # launched and not ended: on_multirun_end has not run
 
-    def close(self, result: RunResult, summary: str) -> None:
-        """End the parent run as `result` says (its MLflow status and the gan_lab.outcome tag,
+    def close(self, outcome: Outcome, summary: str) -> None:
+        """End the parent run as `outcome` says (its MLflow status and the gan_lab.outcome tag,
         as a run's); best effort, the store itself may be what failed."""
         parent, self.parent_run_id = self.parent_run_id, None
         if parent is None:
             return
         try:
             self.client.set_tag(parent, tags.SUMMARY, summary)
-            self.client.set_tag(parent, tags.OUTCOME, result.to_json())
-            self.client.set_terminated(parent, MLFLOW_STATUS[result.status])
+            self.client.set_tag(parent, tags.OUTCOME, outcome.to_json())
+            self.client.set_terminated(parent, MLFLOW_STATUS[outcome.status])
         except Exception as error:
             log.error("the sweep's MLflow run %s could not be ended: %s", parent, error)
 
@@ -74,7 +74,7 @@ class SweepRecord:
             return
         from gan_lab.outcome import Reason
 
-        killed = RunResult(Status.KILLED, reason=Reason.ERROR, error=why)
+        killed = Outcome(Status.KILLED, reason=Reason.ERROR, error=why)
         try:
             for child in _children(self.client, self.parent_run_id):
                 if outcome_of(child).status == Status.RUNNING:
@@ -85,7 +85,7 @@ class SweepRecord:
         except Exception as error:  # the store itself may be what failed
             log.error("the sweep's job runs could not be ended: %s", error)
         summary = f"stopped: {why}; jobs: {count_summary(self.counts) or 'none'}"
-        self.close(RunResult(status, reason=Reason.ERROR, error=why), summary)
+        self.close(Outcome(status, reason=Reason.ERROR, error=why), summary)
 
     def failures(self) -> str | None:
         """A line saying how many jobs did not finish, or None when all did (or it was a
@@ -158,7 +158,7 @@ class MlflowSweepCallback(Callback):
         for status, count in counts.items():
             record.client.log_metric(parent, f"jobs_{status.lower()}", count)
         # the sweep ran to its end: FINISHED, whatever its jobs did (the summary counts them)
-        record.close(RunResult(Status.FINISHED), summary or "no jobs")
+        record.close(Outcome(Status.FINISHED), summary or "no jobs")
         log.info("sweep finished: %d jobs (%s); MLflow run %s", total, summary, parent)
         for key, value in self.saved_env.items():  # as it was before the sweep
             if value is None:
@@ -221,7 +221,7 @@ def folder_status_counts(sweep_dir: Path) -> dict[Status, int]:
     counts: dict[Status, int] = {}
     for folder in job_folders(sweep_dir):
         path = folder / OUTCOME_FILE
-        status = RunResult.from_json(path.read_text()).status if path.is_file() else Status.RUNNING
+        status = Outcome.from_json(path.read_text()).status if path.is_file() else Status.RUNNING
         counts[status] = counts.get(status, 0) + 1
     return counts
 

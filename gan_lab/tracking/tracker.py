@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # none of them is imported for the command line's help
     import torch
     from matplotlib.figure import Figure
 
-    from gan_lab.outcome import RunResult
+    from gan_lab.outcome import Outcome
 
 # Set by the sweep callback in the launching process; read by every job of the sweep.
 PARENT_RUN_ENV = "GAN_LAB_PARENT_RUN_ID"
@@ -70,6 +70,6 @@ class Tracker(Protocol):
 
     def metric_history(self, keys: list[str]) -> History: ...
 
-    def finish(self, result: RunResult) -> None:
+    def finish(self, outcome: Outcome) -> None:
         """Record how the run ended (its status and the outcome record), once."""
         ...
