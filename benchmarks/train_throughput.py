@@ -164,14 +164,14 @@ def compare_precisions(args: argparse.Namespace, device: torch.device, name: str
     ratios = "".join(f"{p + '/' + first:>12}" for p in others)
     print(f"{'preset':<16}{'image':>10}{header}{ratios}")
     for preset in args.presets:
+        configs = {p: _compose(preset, args, p) for p in args.precisions}
+        images = _images(configs[first], args)  # the same images for every precision
         best = dict.fromkeys(args.precisions, 0.0)
         for _ in range(args.repeats):
-            for precision in args.precisions:
-                config = _compose(preset, args, precision)
-                images = _images(config, args)
+            for precision, config in configs.items():
                 rate = gan_lab_loop(config, images, device, args.warmup, args.steps)
                 best[precision] = max(best[precision], rate)
-        image = "x".join(map(str, output_shape(config.model)))
+        image = "x".join(map(str, output_shape(configs[first].model)))
         rates = "".join(f"{best[p]:>14.1f}" for p in args.precisions)
         shown = "".join(f"{best[p] / best[first]:>12.2f}" for p in others)
         print(f"{preset:<16}{image:>10}{rates}{shown}", flush=True)

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from gan_lab import tags
 from gan_lab.config.choices import TrackerName
 from gan_lab.errors import GanLabError
-from gan_lab.outcome import MLFLOW_STATUS, Outcome, Status, outcome_of
+from gan_lab.outcome import MLFLOW_STATUS, Outcome, Reason, Status, outcome_of
 from gan_lab.tracking import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,10 @@ class SweepRecord:
         except Exception as error:
             log.error("the sweep's MLflow run %s could not be ended: %s", parent, error)
 
+    def started(self) -> int:
+        """How many jobs the launcher started: the job folders Hydra made in the sweep folder."""
+        return len(job_folders(self.sweep_dir)) if self.sweep_dir else 0
+
     def abandon(self, why: str, status: Status = Status.FAILED) -> None:
         """End a sweep that its launcher gave up on (a worker killed by the OOM killer or a
         signal: joblib's pool cannot go on without it): every job run still RUNNING ends
@@ -72,16 +76,13 @@ class SweepRecord:
             if self.sweep_dir is not None:
                 self.counts = folder_status_counts(self.sweep_dir)
             return
-        from gan_lab.outcome import Reason
-
         killed = Outcome(Status.KILLED, reason=Reason.ERROR, error=why)
         try:
             for child in _children(self.client, self.parent_run_id):
                 if outcome_of(child).status == Status.RUNNING:
                     self.client.set_tag(child.info.run_id, tags.OUTCOME, killed.to_json())
                     self.client.set_terminated(child.info.run_id, MLFLOW_STATUS[Status.KILLED])
-            started = len(job_folders(self.sweep_dir)) if self.sweep_dir else 0
-            self.counts = child_status_counts(self.client, self.parent_run_id, started)
+            self.counts = child_status_counts(self.client, self.parent_run_id, self.started())
         except Exception as error:  # the store itself may be what failed
             log.error("the sweep's job runs could not be ended: %s", error)
         summary = f"stopped: {why}; jobs: {count_summary(self.counts) or 'none'}"
@@ -151,8 +152,7 @@ class MlflowSweepCallback(Callback):
                 record.counts = folder_status_counts(record.sweep_dir)
             return
         parent = record.parent_run_id
-        started = len(job_folders(record.sweep_dir)) if record.sweep_dir else 0
-        record.counts = counts = child_status_counts(record.client, parent, started)
+        record.counts = counts = child_status_counts(record.client, parent, record.started())
         total, summary = sum(counts.values()), count_summary(counts)
         record.client.log_metric(parent, "jobs", total)
         for status, count in counts.items():
