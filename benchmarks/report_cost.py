@@ -4,11 +4,12 @@ Each sweep is made directly through MLflow's client, as gan_lab's tracker would 
 parent run and N finished children, each with short fake loss and FID histories (30 logged
 steps, 3 epochs), the params a sweep varies, its run-name tag and a small final sample grid
 (64x64). The same sweep is made in a sqlite store and behind a local `mlflow server` on
-127.0.0.1 (over sqlite of its own); the report (the function `gan-lab report` calls) is built
+127.0.0.1 (over sqlite of its own, with `mlflow server`'s default of 4 worker processes, or
+--workers); the report (the function `gan-lab report` calls) is built
 cold (a new folder) and warm (again, the grids already fetched). The target is under 60 s for
 1,000 runs against a local server.
 
-    python benchmarks/report_cost.py --runs 10 100 [1000]
+    python benchmarks/report_cost.py --runs 10 100 [1000] [--workers 1]
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def measure(store: str, runs: int, folder: Path, grid: Path) -> tuple[float, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--workers", type=int, default=4, help="the server's worker processes")
     args = parser.parse_args()
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # a "View run" line per run ended
@@ -112,8 +114,9 @@ def main() -> None:
         noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
         Image.fromarray(noise).save(grid)
         stores = {"sqlite": f"sqlite:///{folder / 'direct.db'}"}
-        with mlflow_server(f"sqlite:///{folder / 'server.db'}", folder / "art", free_port()) as url:
-            stores["mlflow server"] = url
+        backend, port = f"sqlite:///{folder / 'server.db'}", free_port()
+        with mlflow_server(backend, folder / "art", port, args.workers) as url:
+            stores[f"mlflow server, {args.workers} workers"] = url
             print(
                 "| store | runs | make (s) | report cold (s) | per run (s) | warm (s) | per run |"
             )

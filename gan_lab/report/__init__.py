@@ -5,9 +5,9 @@ vary across the sweep, a model summary, the loss curves, the final sample grid, 
 the good / decent / poor rates. Failed, killed and pruned runs follow with their status. It ends
 with what the write-ups concluded by hand: which parameters mattered most for FID (Optuna's
 parameter-importance evaluator fed with the runs) and the command that reruns the best run.
-Writes report.md (images beside it) and a self-contained report.html, plus fid_over_epochs.png,
-and logs them to the sweep's parent run. With --crown, and only then, it also moves the
-registry's alias `champion` to the best run's model.
+Writes report.md (images beside it) and a self-contained report.html, plus fid_over_epochs.png
+(the 10 best runs), and logs them to the sweep's parent run. With --crown, and only then, it
+also moves the registry's alias `champion` to the best run's model.
 
 query.py reads MLflow (and crowns), analysis.py concludes, render.py draws and writes.
 """
@@ -55,12 +55,12 @@ def build(client: MlflowClient, target: str, out: Path, crown: bool = False) -> 
     for row, grid in zip(rows, query.final_grids(client, ordered, out), strict=True):
         if grid is not None:
             row.images["final samples"] = grid
-    histories = query.histories(client, ordered, [*LOSS_CURVES, "fid"])
-    losses = [{key: h[key] for key in LOSS_CURVES if key in h} for h in histories]
-    render.loss_curves(rows, losses, out)
+    render.loss_curves(rows, query.histories(client, ordered, LOSS_CURVES), out)
     keys = varying_params(ordered)
-    fids = {row.label: h.get("fid", []) for row, h in zip(rows, histories, strict=True)}
-    metric_over_epochs(fids, "FID").savefig(out / "fid_over_epochs.png", bbox_inches="tight")
+    best_runs = rows[: render.FID_FIGURE_RUNS]
+    fid_histories = query.histories(client, [row.run for row in best_runs], ["fid"])
+    fids = {row.label: h.get("fid", []) for row, h in zip(best_runs, fid_histories, strict=True)}
+    metric_over_epochs(fids, "FID").savefig(out / render.FID_FIGURE, bbox_inches="tight")
     conclusions = render.conclusions_of(rows, keys, importances(rows, keys), parent)
     best = next((r for r in rows if r.fid is not None), None)
     if crown and best is not None:
@@ -77,7 +77,7 @@ def build(client: MlflowClient, target: str, out: Path, crown: bool = False) -> 
     page = render.to_html(title, summary, rows, keys, conclusions, out)
     atomic_write(out / "report.html", lambda tmp: tmp.write_text(page))
     if parent is not None:
-        for name in ("report.md", "report.html", "fid_over_epochs.png"):
+        for name in ("report.md", "report.html", render.FID_FIGURE):
             client.log_artifact(parent.info.run_id, str(out / name), "report")
     return out / "report.md"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from mlflow import MlflowClient
+from mlflow.artifacts import download_artifacts
 from mlflow.entities import Run as MlflowRun
 
 from gan_lab import tags
@@ -128,8 +129,12 @@ def _final_grid(client: MlflowClient, run: MlflowRun, out: Path) -> Path | None:
     if target.exists() and run.info.status == "FINISHED":  # it cannot change any more
         return target
     with tempfile.TemporaryDirectory(dir=out) as folder:  # each run's final.png apart
-        try:  # one request: asking first whether it exists would be a second one
-            local = client.download_artifacts(run_id, "final.png", folder)
+        try:  # from the run's artifact URI: by run id, MLflow would first ask for the run again
+            local = download_artifacts(
+                artifact_uri=f"{run.info.artifact_uri}/final.png",
+                dst_path=folder,
+                tracking_uri=client.tracking_uri,
+            )
         except Exception:  # MLflow's and the artifact stores' own types: no final grid logged
             return None
         with Image.open(local) as grid:

@@ -23,15 +23,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def mlflow_server(backend: str, artifacts: Path, port: int) -> Iterator[str]:
-    """`mlflow server` on 127.0.0.1:`port` over the `backend` store; yields its URL once it
-    answers, and is killed (as a crash would) when the block ends."""
+def mlflow_server(backend: str, artifacts: Path, port: int, workers: int = 1) -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1:`port` over the `backend` store with `workers` processes
+    (its own default is 4; one keeps the tests light); yields its URL once it answers, and is
+    killed (as a crash would) when the block ends."""
     bin_dir = Path(sys.executable).parent  # mlflow execs uvicorn from the same environment
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [str(bin_dir / "mlflow"), "server", "--backend-store-uri", backend]
     command += ["--artifacts-destination", str(artifacts), "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "1"]
+    command += ["--port", str(port), "--workers", str(workers)]
     server = subprocess.Popen(
         command,
         env=env,
