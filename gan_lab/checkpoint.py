@@ -36,6 +36,7 @@ from gan_lab.sampling import Latents
 FORMAT = 2
 LAST, BEST = "last.pt", "best.pt"
 EMA = "generator_ema"
+RAW_SHOWN = "raw_shown"  # in best.pt only: its raw generator scored better than the average
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Progress:
     best_fid: float | None = None
     best_epoch: int | None = None
     tracking_run_id: str | None = None  # a resumed run continues the same tracked record
+    seconds: float = 0.0  # the training loop's wall-clock time so far (train.max_minutes)
 
 
 def capture_rng(latents: Latents) -> dict[str, Any]:
@@ -120,8 +122,9 @@ def restore(state: dict, gan: Gan, augment: Augment | None = None) -> Progress:
 
 def generator_weights(state: dict) -> dict:
     """The weights a checkpoint's generator is shown, scored and served with: its moving
-    average where the run kept one (AveragedModel's keys, less its "module." prefix)."""
-    if EMA not in state:
+    average where the run kept one (AveragedModel's keys, less its "module." prefix), unless it
+    is a best.pt whose raw generator scored the lower FID (ema.score_raw)."""
+    if EMA not in state or state.get(RAW_SHOWN):
         return state["generator"]
     prefix = "module."
     return {k.removeprefix(prefix): v for k, v in state[EMA].items() if k.startswith(prefix)}
@@ -275,8 +278,9 @@ class Checkpoints:
             self._save(LAST)
         return self.last
 
-    def best(self) -> None:
-        self._save(BEST)
+    def best(self, raw_better: bool = False) -> None:
+        """best.pt: the state now, shown with its raw generator where that scored better."""
+        self._save(BEST, extra={RAW_SHOWN: True} if raw_better else None)
 
     def kept_generator(self, epochs_begun: int) -> tuple[torch.nn.Module, int]:
         """The generator a run leaves as its product, and the epoch it comes from: that of the
@@ -287,8 +291,9 @@ class Checkpoints:
             return self.gan.eval_generator, epochs_begun
         return generator_of(load(self.folder / BEST)), best
 
-    def _save(self, name: str, keep_as: str | None = None) -> None:
+    def _save(self, name: str, keep_as: str | None = None, extra: dict | None = None) -> None:
         state = capture(self.gan, self.latents, self.progress, self.config, self.augment)
+        state.update(extra or {})
         save(self.folder, state, name, keep_as)
         if name == LAST:
             self.saved_step = self.progress.step

@@ -3,7 +3,7 @@
   gan-lab sample models:/anime@champion --num 64 --out samples/   PNGs and a grid, no data needed
   gan-lab eval outputs/2026-11-23/18-00-00/checkpoints/best.pt     metrics against the run's data
   gan-lab eval runs:/<MLflow run id> --num 10000
-  gan-lab fid real_images/ generated.zip                           FID and KID of two image sets
+  gan-lab fid real_images/ generated.zip                           FID, KID, P/R, rates of A vs B
   gan-lab report anime_scenario1                                   a sweep's table, from MLflow
 
 A generator source is a checkpoint file, an MLflow run (runs:/<id>) or a registered model
@@ -115,7 +115,7 @@ def eval_folder(target: str, step: int, run_id: str | None) -> Path:
 def evaluate(args: argparse.Namespace) -> dict[str, float]:
     from gan_lab import checkpoint
     from gan_lab.checkpoint import generator_of
-    from gan_lab.data import image_shape, load_images
+    from gan_lab.data import image_shape, load_images, split
     from gan_lab.generators import checkpoint_file, sample
 
     _reach_store(args.target, args.tracking_uri)
@@ -130,6 +130,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, float]:
     device = _device(args.device)
     generator = generator_of(state, device)
     data = load_images(config.data, image_shape(config.data, generator.output_shape))
+    if not args.data_path:  # the run's held-out images (data.holdout), where it kept some
+        data = split(data, config.data.holdout, config.data.seed).reference
     evaluator = _evaluator(config, device, data.images, data.key)
     scores = evaluator.evaluate(generator)
     step = state["progress"]["step"]
@@ -160,14 +162,18 @@ def _native_size(source: str) -> int:
 def fid(args: argparse.Namespace) -> dict[str, float]:
     """FID and KID between two folders or ZIP files of images, as `python -m pytorch_fid` does:
     each set at its own size (the first image's; others are resized to it), then the network's
-    TF-style resize to 299x299."""
+    TF-style resize to 299x299; and A rated against B as a run's samples are against its real
+    images (precision, recall, the good / decent / poor rates), so real images can be rated
+    the same way: the floor a generator's figures are read against."""
     from gan_lab.config import Config, DataConfig, MetricsConfig
     from gan_lab.data import load_images
     from gan_lab.metrics import scores
+    from gan_lab.metrics.evaluator import Reference
 
     device = _device(args.device)
+    compared = ["fid", "kid", "pr", "quality"]
     metrics = MetricsConfig(
-        batch_size=args.batch_size, inception_weights=args.weights, compute=["fid", "kid"]
+        batch_size=args.batch_size, inception_weights=args.weights, compute=compared
     )
     features = []
     for source in (args.a, args.b):
@@ -187,13 +193,18 @@ def fid(args: argparse.Namespace) -> dict[str, float]:
         config = Config(data=data, metrics=replace(metrics, num_samples=count))
         features.append(_evaluator(config, device, loaded.images, loaded.key).reference.features)
     a, b = features
-    result = {"fid": scores.fid(scores.statistics(a), scores.statistics(b))}
-    result["kid"], result["kid_std"] = scores.kid(
-        a, b, metrics.kid_subsets, metrics.kid_subset_size
-    )
+    reference = Reference(b, scores.statistics(b))
+    result = {}
+    for name in compared:
+        result |= scores.METRICS[name](a, None, reference, metrics)
     print(
         f"FID {result['fid']:.4f}  KID {result['kid']:.6f} ± {result['kid_std']:.6f}  "
         f"({len(a)} vs {len(b)} images)"
+    )
+    rates = [f"{q} {result[f'quality_{q}']:.1%}" for q in ("good", "decent", "poor")]
+    print(
+        f"A against B: precision {result['precision']:.3f}  recall {result['recall']:.3f}  "
+        + "  ".join(rates)
     )
     return result
 
@@ -263,10 +274,20 @@ def parser() -> argparse.ArgumentParser:
         help="output folder (default: eval_step<N> beside a checkpoint file; "
         "eval/<run id>/step<N> for an MLflow run or model)",
     )
-    ev.add_argument("--data-path", help="where the run's data set is now, if it moved")
+    ev.add_argument(
+        "--data-path",
+        help="score against these images (a folder or .zip), all of them; default: the run's "
+        "data set, its held-out images where it kept some (data.holdout)",
+    )
     _tracking(ev)
     _common(ev)
-    fd = _command(commands, "fid", "FID and KID between two folders or ZIP files of images", fid)
+    fd = _command(
+        commands,
+        "fid",
+        "FID and KID between two folders or ZIP files of images; precision, recall and the "
+        "quality rates of A against B",
+        fid,
+    )
     fd.add_argument("a", help="the first image set: a folder or .zip of images")
     fd.add_argument("b", help="the second image set: a folder or .zip of images")
     fd.add_argument(

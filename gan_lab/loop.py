@@ -55,17 +55,21 @@ class LoopSettings:
     max_steps: int | None
     log_every: int
     progress: bool = True
+    max_minutes: float | None = None
 
     @classmethod
     def of(cls, config: Config) -> LoopSettings:
         train = config.train
-        return cls(train.epochs, train.max_steps, config.tracking.log_every, train.progress)
+        log_every = config.tracking.log_every
+        return cls(train.epochs, train.max_steps, log_every, train.progress, train.max_minutes)
 
 
 class Position(Protocol):
-    """Where the loop is: it starts at `step` and moves it on after every step."""
+    """Where the loop is: it starts at `step` and moves it on after every step, and `seconds`
+    (the wall-clock time the loop has run, over every resume) with it."""
 
     step: int
+    seconds: float
 
 
 def autocast(device: torch.device, precision: str):
@@ -201,43 +205,58 @@ def fit(
     on_epoch_end: Callable[[int, int, dict[str, float]], bool] = lambda epoch, step, means: False,
     step_guard: AbstractContextManager | None = None,
 ) -> int:
-    """Train from global step `position.step` to the end of `settings.epochs` (or `max_steps`),
-    moving `position.step` on after every step. Calls on_epoch_end(completed_epochs, step,
-    epoch_means) after each complete epoch, which returns True to stop early (a pruned search
-    trial), and returns the last step reached. Each step runs inside `step_guard`, which may end
-    the loop between two steps by raising (gan_lab.signals' handling of SIGTERM)."""
+    """Train from global step `position.step` to the end of `settings.epochs` (or `max_steps`,
+    or the step after `max_minutes`), moving `position.step` and `position.seconds` on after
+    every step; the training step's `progress` (0 to 1, its schedules' clock) is set before each
+    step: the share of the steps or of the minutes, whichever is further. Calls
+    on_epoch_end(completed_epochs, step, epoch_means) after each complete epoch, which returns
+    True to stop early (a pruned search trial), and returns the last step reached. Each step
+    runs inside `step_guard`, which may end the loop between two steps by raising
+    (gan_lab.signals' handling of SIGTERM)."""
     gan, batches, latents = training.gan, training.batches, training.latents
     train_step, tracker, settings = training.train_step, training.tracker, training.settings
     per_epoch = batches.steps_per_epoch
     total = total_steps(settings, per_epoch)
     step = position.step
     step_guard = step_guard or contextlib.nullcontext()
-    lrs = {"lr_g": gan.opt_g.param_groups[0]["lr"], "lr_d": gan.opt_d.param_groups[0]["lr"]}
+    budget = settings.max_minutes * 60 if settings.max_minutes else math.inf
+    started, seconds_before = time.perf_counter(), position.seconds
+
+    def seconds() -> float:
+        return seconds_before + time.perf_counter() - started
+
+    out_of_time = False
     quiet = None if settings.progress else True  # None: quiet where output is not a terminal
     bar = tqdm(total=total, initial=step, disable=quiet, unit="step", mininterval=1)
     gan.generator.train()
     gan.discriminator.train()
-    while step < total:
+    while step < total and not out_of_time:
         epoch = step // per_epoch
         window = torch.zeros(len(train_step.metrics), device=batches.device)
         epoch_sum = torch.zeros_like(window)
         window_steps = epoch_steps = 0
         clock = time.perf_counter()
         for real in batches.epoch(epoch, start=step - epoch * per_epoch):
+            train_step.progress = min(1.0, max(step / total, seconds() / budget))
             with step_guard:
                 stats = train_step(gan, real, latents, step + 1)
                 step += 1
-                position.step = step
+                position.step, position.seconds = step, seconds()
             window += stats
             window_steps += 1
             bar.update(1)
-            at_end = step % per_epoch == 0 or step >= total
+            out_of_time = position.seconds >= budget
+            at_end = step % per_epoch == 0 or step >= total or out_of_time
             if step % settings.log_every == 0 or at_end:
                 epoch_sum += window
                 epoch_steps += window_steps
                 metrics = _read(window, window_steps, step, train_step)
                 now = time.perf_counter()
                 metrics["images_per_sec"] = window_steps * batches.batch_size / (now - clock)
+                metrics["images_seen"] = step * batches.batch_size
+                metrics["train_minutes"] = position.seconds / 60
+                lrs = {"lr_g": gan.opt_g.param_groups[0]["lr"]}  # a schedule may move them
+                lrs["lr_d"] = gan.opt_d.param_groups[0]["lr"]
                 tracker.log_metrics({**metrics, **lrs}, step)
                 bar.set_postfix(
                     epoch=epoch + 1,
@@ -249,7 +268,7 @@ def fit(
                 )
                 window.zero_()
                 window_steps, clock = 0, now
-            if step >= total:
+            if step >= total or out_of_time:
                 break
         if step % per_epoch == 0:
             means = _read(epoch_sum, epoch_steps, step, train_step)

@@ -33,7 +33,7 @@ MLFLOW_STATUS = {
 
 
 class Reason(StrEnum):
-    """Why a run did not finish (None when it did)."""
+    """Why a run did not finish (None when it did), or what ended a finished one early."""
 
     ERROR = "error"  # an exception: a bug, or input the run could not use (error says which)
     DIVERGED = "diverged"  # a loss became NaN or infinite
@@ -41,6 +41,7 @@ class Reason(StrEnum):
     INTERRUPTED = "interrupted"  # Ctrl-C
     TERMINATED = "terminated"  # SIGTERM: a scheduler's time limit or preemption, docker stop
     PRUNED = "pruned"
+    BUDGET = "budget"  # FINISHED at train.max_minutes, before its epochs' end
 
 
 @dataclass

@@ -12,7 +12,7 @@ import torch
 from gan_lab.augment import Augment
 from gan_lab.checkpoint import Checkpoints
 from gan_lab.config import Config
-from gan_lab.data import image_shape, load_images
+from gan_lab.data import Split, image_shape, load_images, split
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.datasets import DataSet
 from gan_lab.errors import ConfigError
@@ -28,15 +28,16 @@ class Parts(Training):
 
     device: torch.device
     precision: str
-    data: DataSet
+    data: Split
     augment: Augment | None
     checkpoints: Checkpoints
     evaluator: Any  # metrics.evaluator.Evaluator (imported only when measuring), or None
     judge: Any  # search.trial.TrialJudge (Optuna only in a search), or None
 
 
-def load_data(config: Config) -> DataSet:
-    """1. data: the images, at the size and channels the generator makes."""
+def load_data(config: Config) -> Split:
+    """1. data: the images, at the size and channels the generator makes, less the held-out
+    ones (data.holdout)."""
     model_shape = output_shape(config.model)
     shape = image_shape(config.data, model_shape)
     if shape != model_shape:
@@ -48,7 +49,7 @@ def load_data(config: Config) -> DataSet:
             "choose a model preset for that image size, or set data.size / data.channels "
             "to match",
         )
-    return load_images(config.data, shape)
+    return split(load_images(config.data, shape), config.data.holdout, config.data.seed)
 
 
 def build_networks(

@@ -11,6 +11,7 @@ Run folder layout (Hydra's output folder):
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from dataclasses import asdict, replace
@@ -28,10 +29,12 @@ from gan_lab.config import Config
 from gan_lab.config.choices import MetricsName
 from gan_lab.data import cache_dir
 from gan_lab.data.datasets import DataSet
+from gan_lab.data.split import Split
 from gan_lab.devices import native_bf16, resolve_device, resolve_precision
 from gan_lab.errors import GanLabError, RunDiverged, Terminated
 from gan_lab.files import atomic_write
-from gan_lab.loop import LoopSettings, TrainStep, fit
+from gan_lab.loop import LoopSettings, TrainStep, fit, total_steps
+from gan_lab.metrics.scores import SAMPLES
 from gan_lab.models.dcgan import count_parameters
 from gan_lab.models.gan import Gan
 from gan_lab.names import check_names
@@ -138,10 +141,10 @@ class Run:
             log.warning("train.precision=bf16: this %s emulates bf16, slower than fp32", device)
         data = load_data(config)  # 1. data
         seed_everything(config.train.seed)  # here: building a data cache draws from the RNG
-        gan, augment, latents, batches = build_networks(config, data, device)  # 2. networks
+        gan, augment, latents, batches = build_networks(config, data.train, device)  # 2.
         checkpoints = self.resume(gan, latents, augment)
         tracker = self.open_tracker(data, gan, device, precision)
-        evaluator, judge = self.prepare_metrics(data, device)
+        evaluator, judge = self.prepare_metrics(data.reference, device)
         checkpoints.restore_rng()  # last: building the metrics draws from the RNG too
         step = TrainStep.of(config, precision, augment)
         self.parts = Parts(
@@ -166,16 +169,16 @@ class Run:
         return self.checkpoints
 
     # 4. tracker: the run's record, continued when the checkpoint names one
-    def open_tracker(
-        self, data: DataSet, gan: Gan, device: torch.device, precision: str
-    ) -> Tracker:
+    def open_tracker(self, data: Split, gan: Gan, device: torch.device, precision: str) -> Tracker:
         config = self.config
         tags = {**self.info.tags, **environment_tags(device), tag.PRECISION: precision}
         if config.trial.number is not None:
             tags.update({tag.TRIAL: str(config.trial.number), tag.STUDY: config.trial.study})
         g_params, d_params = count_parameters(gan.generator), count_parameters(gan.discriminator)
         tags.update({tag.G_PARAMS: str(g_params[0]), tag.D_PARAMS: str(d_params[0])})
-        tags[tag.IMAGES] = str(len(data.images))
+        tags[tag.IMAGES] = str(len(data.train.images))
+        if data.held_out is not None:
+            tags[tag.HOLDOUT] = f"{len(data.indices)} images, data.seed {config.data.seed}"
         info = replace(self.info, tags=tags)
         run_id = self.progress.tracking_run_id
         if run_id is None and config.train.resume == "auto":  # killed before a checkpoint
@@ -185,16 +188,26 @@ class Run:
         config_file = self.run_dir / "config.yaml"
         config_file.write_text(yaml.safe_dump(self.config_dict, sort_keys=False))
         tracker.log_params(flatten(self.config_dict))
-        tracker.log_dataset(config.data.name, data.key, config.data.path)
+        tracker.log_dataset(config.data.name, data.train.key, config.data.path)
         tracker.log_artifact(config_file)
+        if data.held_out is not None:  # which images the scores are against, never trained on
+            held_out = self.run_dir / "holdout.json"
+            record = {"count": len(data.indices), "seed": config.data.seed}
+            atomic_write(
+                held_out,
+                lambda tmp: tmp.write_text(
+                    json.dumps(record | {"key": data.held_out.key, "indices": data.indices})
+                ),
+            )
+            tracker.log_artifact(held_out)
         overrides = self.run_dir / ".hydra" / "overrides.yaml"
         if overrides.exists():
             tracker.log_artifact(overrides)
         log.info(
             "device %s; %d images %s; G %s parameters (Keras total %s), D %s (%s)",
             device,
-            len(data.images),
-            "x".join(map(str, data.images.shape[1:])),
+            len(data.train.images),
+            "x".join(map(str, data.train.images.shape[1:])),
             *(f"{n:,}" for n in (*g_params, *d_params)),
         )
         return tracker
@@ -229,15 +242,21 @@ class Run:
     def evaluate(self, epoch: int) -> None:
         """Score the generator, log the scores at step = epoch, keep best.pt by FID, and let a
         search trial's judge decide whether the run goes on."""
-        parts = self.parts
-        self.scores = parts.evaluator.evaluate(parts.gan.eval_generator)
+        parts, gan = self.parts, self.parts.gan
+        self.scores = parts.evaluator.evaluate(gan.eval_generator)
+        fid, raw_better = self.scores.get("fid"), False
+        if gan.ema is not None and self.config.ema.score_raw:  # which of the two to keep
+            raw = parts.evaluator.evaluate(gan.generator)
+            self.scores |= {f"{k}_raw": v for k, v in raw.items() if k != SAMPLES}
+            if fid is not None and raw["fid"] < fid:
+                fid, raw_better = raw["fid"], True
         self.evaluated_at = self.progress.step
         self.tracker.log_metrics(self.scores, epoch)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in self.scores.items()))
-        fid, progress = self.scores.get("fid"), self.progress
+        progress = self.progress
         if fid is not None and (progress.best_fid is None or fid < progress.best_fid):
             progress.best_fid, progress.best_epoch = fid, epoch
-            self.checkpoints.best()
+            self.checkpoints.best(raw_better)
             self.tracker.log_metrics({"best_fid": fid}, epoch)
         if parts.judge is not None:
             scores = {**self.scores, "best_fid": progress.best_fid}
@@ -273,7 +292,11 @@ class Run:
         outcome = self.early_outcome or (judge.at_end(metrics) if judge else None)
         if outcome is not None:
             return replace(outcome, metrics=metrics, step=step)
-        return Outcome(Status.FINISHED, metrics=metrics, step=step)
+        budget = config.train.max_minutes
+        timed_out = budget is not None and self.progress.seconds >= budget * 60
+        total = total_steps(self.parts.settings, self.parts.batches.steps_per_epoch)
+        reason = Reason.BUDGET if timed_out and step < total else None
+        return Outcome(Status.FINISHED, metrics=metrics, step=step, reason=reason)
 
     def upload_final_files(self, last: Path) -> None:
         """The last step's grid, the checkpoints and the loss curves."""

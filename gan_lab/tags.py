@@ -12,6 +12,7 @@ SWEPT = "gan_lab.swept"  # the keys the sweep varies ("optim.lr,train.batch_size
 SWEPT_VALUES = "gan_lab.swept_values"  # a job's values of them, JSON: {"optim.lr": "1e-4"}
 CONFIG_DIR = "gan_lab.config_dir"  # the --config-dir the run was composed with, if any
 IMAGES = "gan_lab.images"  # how many training images the run's data set has
+HOLDOUT = "gan_lab.holdout"  # the held-out images scored against (data.holdout; holdout.json)
 VERSION = "gan_lab.version"
 DEVICE = "gan_lab.device"
 PRECISION = "gan_lab.precision"  # what train.precision (auto) resolved to on the device

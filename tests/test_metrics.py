@@ -277,6 +277,13 @@ def test_gan_lab_fid_between_two_folders(tmp_path, monkeypatch):
     same = run_command(["fid", str(tmp_path / "A"), str(tmp_path / "A"), *cache])
     apart = run_command(["fid", str(tmp_path / "A"), str(tmp_path / "B"), *cache])
     assert abs(same["fid"]) < 1e-6 < apart["fid"]
+    # A rated against B as samples are against real images: a set against itself is all in
+    # its own manifold, another set far from it is not
+    assert same["precision"] == same["recall"] == 1.0
+    assert apart["precision"] < 1.0 and apart["quality_good"] < same["quality_good"]
+    for rates in (same, apart):
+        total = sum(rates[f"quality_{q}"] for q in ("good", "decent", "poor"))
+        assert total == pytest.approx(1.0)
 
 
 @pytest.mark.slow

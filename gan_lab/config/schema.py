@@ -45,6 +45,9 @@ class DataConfig:
     num_images: int = 4096  # synthetic only
     seed: int = 0  # synthetic images; the random limit
     on_device: bool = True  # keep the uint8 images on the training device when they fit
+    # Images set aside by a split seeded with data.seed, never trained on: the metrics' reference
+    # (the run records which, in holdout.json). 0: train on all, score against the same images.
+    holdout: int = 0
 
     def check(self) -> None:
         require(self.num_images >= 1, "data.num_images", self.num_images, "an integer >= 1")
@@ -53,6 +56,7 @@ class DataConfig:
         require_choice("data.resize_mode", self.resize_mode, values(ResizeMode))
         require_choice("data.limit_mode", self.limit_mode, values(LimitMode))
         require(self.limit is None or self.limit >= 1, "data.limit", self.limit, "null or >= 1")
+        require(self.holdout >= 0, "data.holdout", self.holdout, "images >= 0 (0: none)")
         require(self.workers >= 0, "data.workers", self.workers, "an integer >= 0 (0: in-process)")
         require(
             self.classes is None or len(self.classes) > 0,
@@ -126,6 +130,9 @@ class EmaConfig:
 
     half_life: int | None = None  # images for the average to forget half; null: no average
     rampup: float | None = 0.05  # half-life at most this share of the images seen; null: none
+    # Score the raw generator beside the average at each evaluation (fid_raw, ...); best.pt keeps
+    # whichever scores the lower FID, and the run's product is that one
+    score_raw: bool = True
 
     def check(self) -> None:
         require(
@@ -160,6 +167,10 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 5
     max_steps: int | None = None  # stop after this many steps in all (quick tries, tests)
+    # A wall-clock budget for the training loop (its evaluations included), across resumes: the
+    # run stops at the step boundary after it and ends FINISHED (reason: budget). Epochs and
+    # max_steps still bound it: set train.epochs high enough for the minutes to be what ends it.
+    max_minutes: float | None = None
     seed: int = 0
     # auto: bf16 where the device computes it natively (AVX-512 BF16 / AMX CPUs, GPUs of compute
     # capability 8+), else fp32 | fp32 | bf16 | fp16 (a GPU's; adds a gradient scaler). auto is the
@@ -184,6 +195,12 @@ class TrainConfig:
             "train.max_steps",
             self.max_steps,
             "null or an integer >= 1",
+        )
+        require(
+            self.max_minutes is None or self.max_minutes > 0,
+            "train.max_minutes",
+            self.max_minutes,
+            "null (no time limit) or minutes > 0, such as 20",
         )
         require(
             self.keep_last is None or self.keep_last >= 1,

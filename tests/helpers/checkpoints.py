@@ -7,10 +7,13 @@ import torch
 
 def assert_same_checkpoint(a: object, b: object, path: str = "checkpoint") -> None:
     """Every tensor and value of two checkpoints equal (the config aside: the resumed run's
-    command line differs), so that a resumed run is the uninterrupted one bit for bit."""
+    command line differs; and the time it took), so that a resumed run is the uninterrupted one
+    bit for bit."""
     if isinstance(a, dict):
-        keys = set(a) - {"config"} if path == "checkpoint" else set(a)
-        assert keys == (set(b) - {"config"} if path == "checkpoint" else set(b)), path
+        # the config aside, and the wall-clock seconds the loop has run (train.max_minutes)
+        unequal = {"checkpoint": {"config"}, "checkpoint.progress": {"seconds"}}.get(path, set())
+        keys = set(a) - unequal
+        assert keys == set(b) - unequal, path
         for key in keys:
             assert_same_checkpoint(a[key], b[key], f"{path}.{key}")
     elif isinstance(a, list | tuple):

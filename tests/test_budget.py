@@ -1,0 +1,130 @@
+"""Budget-first runs: a wall-clock budget (train.max_minutes), held-out images as the metrics'
+reference (data.holdout), and best.pt keeping the better of the raw and averaged generator."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+import gan_lab.loop
+from gan_lab import checkpoint
+from gan_lab.data import DataSet, split
+from gan_lab.errors import ConfigError
+from gan_lab.outcome import Outcome, Reason, Status
+from gan_lab.parts import load_data
+from gan_lab.run import run
+from tests.helpers.configs import STEPS_PER_EPOCH
+from tests.helpers.metrics import stand_in_metrics
+
+
+class Clock:
+    """time for the loop: every reading is a second later than the last."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def _logged(run_dir, name: str) -> list[float]:
+    with (run_dir / "metrics.csv").open() as f:
+        return [float(row["value"]) for row in csv.DictReader(f) if row["name"] == name]
+
+
+def test_max_minutes_stops_at_a_step_keeps_the_best_snapshot_and_finishes(
+    tmp_path, tiny_config, monkeypatch
+):
+    stand_in_metrics(monkeypatch)
+    monkeypatch.setattr(gan_lab.loop, "time", Clock())
+    config = tiny_config(
+        "train.epochs=50", "train.max_minutes=0.25", "metrics=standard", "metrics.every=1"
+    )
+    outcome = run(config, tmp_path / "run")
+    assert outcome.status == Status.FINISHED and outcome.reason == Reason.BUDGET
+    # two or three clock readings a step: 15 seconds are 5 to 8 steps, far from 50 epochs' 300
+    assert 4 <= outcome.step <= 8
+    state = checkpoint.load(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["progress"]["step"] == outcome.step
+    assert state["progress"]["seconds"] >= 15
+    assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
+    assert outcome.metrics["best_fid"] == state["progress"]["best_fid"]
+    assert _logged(tmp_path / "run", "images_seen")[-1] == outcome.step * 16
+    assert _logged(tmp_path / "run", "train_minutes")[-1] >= 0.25
+    assert Outcome.from_json((tmp_path / "run" / "outcome.json").read_text()).describe() == (
+        "FINISHED (budget)"
+    )
+
+
+def test_a_run_that_ends_before_its_budget_has_no_budget_reason(tmp_path, tiny_config):
+    outcome = run(tiny_config("train.epochs=1", "train.max_minutes=60"), tmp_path / "run")
+    assert outcome.status == Status.FINISHED and outcome.reason is None
+    assert outcome.step == STEPS_PER_EPOCH
+
+
+def test_the_held_out_split_is_seeded_and_never_trained_on(tiny_config):
+    config = tiny_config("data.holdout=30")
+    data = load_data(config)
+    assert len(data.train.images) == 96 - 30 and len(data.held_out.images) == 30
+    assert data.reference is data.held_out
+    whole = torch.cat([data.train.images, data.held_out.images]).flatten(1)
+    assert len(torch.unique(whole, dim=0)) == 96  # no image in both
+    assert load_data(config).indices == data.indices  # the same split every time
+    assert load_data(tiny_config("data.holdout=30", "data.seed=1")).indices != data.indices
+    assert data.train.key != data.held_out.key
+
+
+def test_no_holdout_scores_against_the_training_images(tiny_config):
+    data = load_data(tiny_config())
+    assert data.held_out is None and data.reference is data.train and data.indices == []
+
+
+def test_a_run_scores_against_its_held_out_images_and_records_them(
+    tmp_path, tiny_config, monkeypatch
+):
+    stand_in_metrics(monkeypatch)
+    config = tiny_config(
+        "data.holdout=24", "train.epochs=1", "metrics=standard", "metrics.num_samples=64"
+    )
+    outcome = run(config, tmp_path / "run")
+    assert outcome.metrics["eval_samples"] == 24  # capped at the held-out images
+    record = json.loads((tmp_path / "run" / "holdout.json").read_text())
+    assert record["count"] == 24 and record["indices"] == load_data(config).indices
+
+
+def test_a_holdout_that_leaves_nothing_to_train_on_is_refused():
+    images = DataSet(torch.zeros(10, 3, 4, 4, dtype=torch.uint8), "key")
+    with pytest.raises(ConfigError, match=r"data.holdout=9 .*at most 8"):
+        split(images, 9, 0)
+
+
+def test_best_snapshot_scores_raw_and_averaged_generators(tmp_path, tiny_config, monkeypatch):
+    stand_in_metrics(monkeypatch)
+    config = tiny_config(
+        "train.epochs=2", "ema.half_life=200", "metrics=standard", "metrics.every=1"
+    )
+    outcome = run(config, tmp_path / "run")
+    metrics = outcome.metrics
+    assert {"fid", "fid_raw", "kid_raw"} <= set(metrics)
+    best = checkpoint.load(tmp_path / "run" / "checkpoints" / "best.pt")
+    fids = {"raw": _logged(tmp_path / "run", "fid_raw"), "ema": _logged(tmp_path / "run", "fid")}
+    assert metrics["best_fid"] == min(fids["raw"] + fids["ema"])
+    raw_kept = best.get(checkpoint.RAW_SHOWN, False)
+    assert raw_kept == (min(fids["raw"]) < min(fids["ema"]))
+    shown = checkpoint.generator_weights(best)
+    source = best["generator"] if raw_kept else best[checkpoint.EMA]
+    name = next(iter(best["generator"]))
+    expected = source[name] if raw_kept else source[f"module.{name}"]
+    assert torch.equal(shown[name], expected)
+
+
+def test_best_pt_shows_the_raw_generator_where_it_scored_better():
+    raw, averaged = {"w": torch.ones(1)}, {"module.w": torch.zeros(1), "n_averaged": 3}
+    state = {"generator": raw, checkpoint.EMA: averaged}
+    assert torch.equal(checkpoint.generator_weights(state)["w"], torch.zeros(1))
+    state[checkpoint.RAW_SHOWN] = True
+    assert torch.equal(checkpoint.generator_weights(state)["w"], torch.ones(1))
