@@ -117,6 +117,7 @@ class Run:
         self.means: dict[str, float] = {}  # the last epoch's mean step statistics
         self.scores: dict[str, float] = {}  # the last evaluation
         self.evaluated_at = -1
+        self.evaluated_mark = 0  # metrics.every_minutes: the minute mark last evaluated at
         self.early_outcome: Outcome | None = None  # set when the run stops early on purpose
         self.termination = Termination()
         self.start_step: int | None = None  # where training began in this process
@@ -233,11 +234,22 @@ class Run:
         """Returns True to stop the run now (a pruned trial)."""
         self.means = means
         self.log_grid(epoch)
-        every = self.config.metrics.every
-        if self.parts.evaluator is not None and every and epoch % every == 0:
+        if self.parts.evaluator is not None and self.evaluation_due(epoch):
             self.evaluate(epoch)
         self.checkpoints.after_epoch(epoch)
         return self.early_outcome is not None
+
+    def evaluation_due(self, epoch: int) -> bool:
+        """metrics.every epochs; or, with metrics.every_minutes, the first epoch's end after
+        each of those minutes of training."""
+        metrics = self.config.metrics
+        if metrics.every_minutes is None:
+            return bool(metrics.every) and epoch % metrics.every == 0
+        return self.minute_mark() > self.evaluated_mark
+
+    def minute_mark(self) -> int:
+        """How many metrics.every_minutes the loop has run."""
+        return int(self.progress.seconds // (self.config.metrics.every_minutes * 60))
 
     def evaluate(self, epoch: int) -> None:
         """Score the generator, log the scores at step = epoch, keep best.pt by FID, and let a
@@ -258,9 +270,16 @@ class Run:
             progress.best_fid, progress.best_epoch = fid, epoch
             self.checkpoints.best(raw_better)
             self.tracker.log_metrics({"best_fid": fid}, epoch)
+        if self.config.metrics.every_minutes is not None:
+            self.evaluated_mark = self.minute_mark()
         if parts.judge is not None:
             scores = {**self.scores, "best_fid": progress.best_fid}
-            self.early_outcome = parts.judge.after_evaluation(epoch, scores)
+            minutes = self.config.metrics.every_minutes
+            if minutes is None:
+                self.early_outcome = parts.judge.after_evaluation(epoch, scores)
+            else:  # a search's trials compared at equal minutes of training, not equal epochs
+                mark, unit = self.evaluated_mark, f"{minutes:g}-minute mark"
+                self.early_outcome = parts.judge.after_evaluation(mark, scores, unit)
 
     # 7. finish: a last evaluation and checkpoint, the final grid, the uploads, the outcome
     def finish(self) -> Outcome:

@@ -128,3 +128,17 @@ def test_best_pt_shows_the_raw_generator_where_it_scored_better():
     assert torch.equal(checkpoint.generator_weights(state)["w"], torch.zeros(1))
     state[checkpoint.RAW_SHOWN] = True
     assert torch.equal(checkpoint.generator_weights(state)["w"], torch.ones(1))
+
+
+def test_every_minutes_evaluates_after_each_span_of_training(tmp_path, tiny_config, monkeypatch):
+    stand_in_metrics(monkeypatch)
+    monkeypatch.setattr(gan_lab.loop, "time", Clock())
+    config = tiny_config(
+        "train.epochs=12", "metrics=standard", "metrics.every=1", "metrics.every_minutes=0.5"
+    )
+    outcome = run(config, tmp_path / "run")
+    evaluated = _logged(tmp_path / "run", "fid")
+    # 72 steps read the clock two or three times each: about 6 marks of 30 s (each at the end of
+    # the epoch it falls in), not the 12 epochs of metrics.every=1
+    assert 3 <= len(evaluated) <= 8 < 12
+    assert outcome.status == Status.FINISHED

@@ -241,6 +241,9 @@ class TrackingConfig:
 class MetricsConfig:
     name: str = MetricsName.STANDARD.value  # standard | none (no Inception network is loaded)
     every: int = 5  # epochs between evaluations; 0: only at the end of the run
+    # Instead, minutes of training between evaluations (at the next epoch's end): for runs on a
+    # time budget, and searches, whose trials' pruner then compares them at equal minutes
+    every_minutes: float | None = None
     # generated (and real reference) images, capped at the data set's size; null: what fits the
     # device, 512 on a CPU (about a minute), 10,000 on a GPU (as published FIDs)
     num_samples: int | None = None
@@ -259,6 +262,12 @@ class MetricsConfig:
     def check(self) -> None:
         require_choice("metrics.name", self.name, values(MetricsName))
         require(self.every >= 0, "metrics.every", self.every, "epochs >= 0 (0: at the end only)")
+        require(
+            self.every_minutes is None or self.every_minutes > 0,
+            "metrics.every_minutes",
+            self.every_minutes,
+            "null (metrics.every counts epochs) or minutes > 0",
+        )
         for key in ("num_samples", "batch_size"):
             value = getattr(self, key)
             require(value is None or value >= 2, f"metrics.{key}", value, "null or an integer >= 2")

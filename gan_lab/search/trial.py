@@ -115,18 +115,22 @@ class TrialJudge:
         if run_id is not None:
             self.trial.set_user_attr(MLFLOW_RUN, run_id)
 
-    def after_evaluation(self, epoch: int, metrics: dict[str, float]) -> Outcome | None:
-        """None to go on; else how the run ends now (PRUNED, or FAILED: invalid value)."""
+    def after_evaluation(
+        self, step: int, metrics: dict[str, float], unit: str = "epoch"
+    ) -> Outcome | None:
+        """None to go on; else how the run ends now (PRUNED, or FAILED: invalid value). `step`:
+        the pruner's step, the epoch or the minute mark (`unit`) of the evaluation."""
         value = metrics.get(self.objective)
         if value is None:
             return None
+        when = f"after {unit} {step}"
         if not math.isfinite(value):
             log.warning("trial %d: %s is %s, stopping", self.trial.number, self.objective, value)
-            return _invalid(self.objective, value, f"after epoch {epoch}")
-        self.trial.report(value, epoch)
+            return _invalid(self.objective, value, when)
+        self.trial.report(value, step)
         if not self.trial.should_prune():
             return None
-        text = f"after epoch {epoch} ({self.objective} {value:.4g})"
+        text = f"{when} ({self.objective} {value:.4g})"
         log.info("trial %d pruned %s", self.trial.number, text)
         return Outcome(Status.PRUNED, reason=Reason.PRUNED, error=text)
 
