@@ -86,17 +86,35 @@ def discriminate(gan: Gan, real: torch.Tensor, fake: torch.Tensor):
     return gan.discriminator(real), gan.discriminator(fake)
 
 
-def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """R1: the mean over images of ||grad_x D(x)||^2 on real images x (kept differentiable, so
-    that D's update minimises it)."""
-    (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+def gradient_penalty(logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """The mean over images of ||grad_x D(x)||^2 at the images x that D's `logits` are of: R1
+    on real images, R2 on fake ones (kept differentiable, so that D's update minimises it)."""
+    (grad,) = torch.autograd.grad(logits.float().sum(), images, create_graph=True)
     return grad.float().square().sum(dim=(1, 2, 3)).mean()
+
+
+def cosine_schedule(start: float, end_ratio: float | None, progress: float) -> float:
+    """R3GAN's schedule shortened to the run: from `start` at progress 0 to start * end_ratio
+    at progress 1 along half a cosine (brownvc/R3GAN, training/training_loop.py,
+    cosine_decay_with_warmup without its warm-up and hold, progress in place of
+    cur_nimg / total_nimg, and the end value past the end); `start` itself where end_ratio is
+    null. A pure function of its arguments, so that a resumed run follows it exactly."""
+    if end_ratio is None:
+        return start
+    decay = 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+    return start + (1 - decay) * (start * end_ratio - start)
 
 
 class TrainStep:
     """One discriminator update (a real and a fake batch), then one generator update through
-    the discriminator, with what the recipe adds: the R1 penalty every r1_every steps, the
-    augmentation of every image D sees, the generator's moving average after its update."""
+    the discriminator, with what the recipe adds: the R1 (real) and R2 (fake) penalties every
+    r1_every steps, the augmentation of every image D sees, the generator's moving average
+    after its update.
+
+    `progress` is how far the run has come (0.0 at its start, 1.0 at its end), set by the
+    training loop before every step; the gammas (gamma_end_ratio) and the learning rates
+    (lr_end_ratio, from lr_start = (G's, D's)) follow cosine_schedule over it where an end
+    ratio is set, else they stay constant and progress is not read."""
 
     def __init__(
         self,
@@ -105,33 +123,84 @@ class TrainStep:
         r1_gamma: float = 0.0,
         r1_every: int = 16,
         augment: Augment | None = None,
+        *,
+        r2_gamma: float = 0.0,
+        gamma_end_ratio: float | None = None,
+        lr_start: tuple[float, float] | None = None,
+        lr_end_ratio: float | None = None,
     ) -> None:
+        if lr_end_ratio is not None and lr_start is None:
+            raise ValueError("a learning-rate schedule needs lr_start, (G's, D's) at progress 0")
         self.loss, self.precision, self.augment = loss, precision, augment
-        self.r1_gamma, self.r1_every = r1_gamma, r1_every
+        self.r1_gamma, self.r2_gamma, self.r1_every = r1_gamma, r2_gamma, r1_every
+        self.gamma_end_ratio = gamma_end_ratio
+        self.lr_start, self.lr_end_ratio = lr_start, lr_end_ratio
+        self.progress = 0.0
         self.metrics = STEP_METRICS + (("augment_p",) if augment is not None else ())
 
     @classmethod
     def of(cls, config: Config, precision: str, augment: Augment | None) -> TrainStep:
-        loss = config.loss
-        return cls(make_loss(loss), precision, loss.r1_gamma, loss.r1_every, augment)
+        loss, optim = config.loss, config.optim
+        return cls(
+            make_loss(loss),
+            precision,
+            loss.r1_gamma,
+            loss.r1_every,
+            augment,
+            r2_gamma=loss.r2_gamma,
+            gamma_end_ratio=loss.gamma_end_ratio,
+            lr_start=(optim.lr_g, optim.lr_d),
+            lr_end_ratio=optim.lr_end_ratio,
+        )
+
+    def gammas(self) -> tuple[float, float]:
+        """R1's and R2's gamma at the current progress."""
+        ratio, progress = self.gamma_end_ratio, self.progress
+        return (
+            cosine_schedule(self.r1_gamma, ratio, progress),
+            cosine_schedule(self.r2_gamma, ratio, progress),
+        )
+
+    def learning_rates(self) -> tuple[float, float] | None:
+        """G's and D's learning rates at the current progress; None where they are constant
+        (the optimisers' own)."""
+        if self.lr_end_ratio is None or self.lr_start is None:
+            return None
+        lr_g, lr_d = self.lr_start
+        return (
+            cosine_schedule(lr_g, self.lr_end_ratio, self.progress),
+            cosine_schedule(lr_d, self.lr_end_ratio, self.progress),
+        )
 
     def __call__(self, gan: Gan, real: torch.Tensor, latents: Latents, step: int) -> torch.Tensor:
         """Global step `step` (from 1). Returns its statistics (self.metrics) as one tensor on
         the device."""
         g, d, loss, augment = gan.generator, gan.discriminator, self.loss, self.augment
         seen = augment if augment is not None else (lambda images: images)
-        regularise = self.r1_gamma > 0 and step % self.r1_every == 0
-        if regularise:
+        lazy_step = step % self.r1_every == 0
+        with_r1, with_r2 = lazy_step and self.r1_gamma > 0, lazy_step and self.r2_gamma > 0
+        lrs = self.learning_rates()
+        if lrs is not None:
+            for opt, lr in ((gan.opt_g, lrs[0]), (gan.opt_d, lrs[1])):
+                for group in opt.param_groups:
+                    group["lr"] = lr
+        if with_r1:
             real = real.detach().requires_grad_(True)
         z = latents.sample(real.shape[0])
         with autocast(real.device, self.precision):
             fake = g(z)
-            real_logits, fake_logits = discriminate(gan, seen(real), seen(fake.detach()))
-            loss_real = loss.discriminator(real_logits, real=True)
-            loss_fake = loss.discriminator(fake_logits, real=False)
+            fake_in = fake.detach().requires_grad_(True) if with_r2 else fake.detach()
+            real_logits, fake_logits = discriminate(gan, seen(real), seen(fake_in))
+            loss_real, loss_fake = loss.discriminator(real_logits, fake_logits)
         d_loss = loss_real + loss_fake
-        if regularise:  # lazy: weighted by the interval, as StyleGAN2 does
-            d_loss = d_loss + r1_penalty(real_logits, real) * (self.r1_gamma / 2 * self.r1_every)
+        if with_r1 or with_r2:  # lazy: weighted by the interval, as StyleGAN2 does
+            r1_gamma, r2_gamma = self.gammas()
+            if with_r1:
+                penalty = gradient_penalty(real_logits, real)
+                d_loss = d_loss + penalty * (r1_gamma / 2 * self.r1_every)
+            if with_r2:
+                penalty = gradient_penalty(fake_logits, fake_in)
+                d_loss = d_loss + penalty * (r2_gamma / 2 * self.r1_every)
         gan.opt_d.zero_grad(set_to_none=True)
         gan.scaler_d.scale(d_loss).backward()
         gan.scaler_d.step(gan.opt_d)
@@ -141,7 +210,12 @@ class TrainStep:
 
         d.requires_grad_(False)  # G's update needs gradients through D, not for D's weights
         with autocast(real.device, self.precision):
-            g_loss = loss.generator(d(seen(fake)))
+            fake_logits_now = d(seen(fake))
+            real_logits_now = None
+            if loss.generator_needs_real:  # D(real) after D's update, no graph needed
+                with torch.no_grad():
+                    real_logits_now = d(seen(real.detach()))
+            g_loss = loss.generator(fake_logits_now, real_logits_now)
         gan.opt_g.zero_grad(set_to_none=True)
         gan.scaler_g.scale(g_loss).backward()
         gan.scaler_g.step(gan.opt_g)

@@ -72,6 +72,10 @@ def test_lr_g_and_lr_d_default_to_lr_but_can_differ():
         ("augment.target=1.5", "augment.target"),
         ("model.discriminator.spectral_norm=[true]", "model.discriminator.spectral_norm"),
         ("loss.r1_gamma=1 train.compile=default", "train.compile"),  # no double backward
+        ("loss.r2_gamma=1 train.compile=default", "train.compile"),  # R2's neither
+        ("loss.r2_gamma=-1", "loss.r2_gamma"),
+        ("loss.gamma_end_ratio=-0.1", "loss.gamma_end_ratio"),
+        ("optim.lr_end_ratio=0", "optim.lr_end_ratio"),
     ],
 )
 def test_bad_values_name_their_key(override, key):

@@ -11,13 +11,13 @@ from gan_lab import checkpoint
 from gan_lab.augment import TRANSFORMS, Augment
 from gan_lab.config import CONF_DIR, SWEEPS_DIR, AugmentConfig, EmaConfig, compose
 from gan_lab.errors import ConfigError
-from gan_lab.loop import r1_penalty
+from gan_lab.loop import TrainStep, cosine_schedule, gradient_penalty
 from gan_lab.models.ema import GeneratorEma
 from gan_lab.models.gan import build_gan
 from gan_lab.outcome import Status
 from gan_lab.run import run
 from tests.helpers.checkpoints import assert_same_checkpoint
-from tests.helpers.configs import TINY
+from tests.helpers.configs import STEPS_PER_EPOCH, TINY
 
 CPU = torch.device("cpu")
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -153,7 +153,7 @@ def test_r1_has_its_known_value_on_a_linear_discriminator():
     w = torch.tensor([1.0, -2.0, 0.5, 3.0], requires_grad=True)
     real = torch.randn(5, 1, 2, 2, requires_grad=True)
     logits = real.flatten(1) @ w
-    penalty = r1_penalty(logits, real)
+    penalty = gradient_penalty(logits, real)
     assert penalty.item() == pytest.approx(w.square().sum().item())
     penalty.backward()  # D's update minimises it: d||w||^2 / dw = 2w
     assert torch.allclose(w.grad, 2 * w.detach())
@@ -179,6 +179,36 @@ def test_every_component_together_trains_and_resumes_bit_for_bit(tmp_path, tiny_
     )
     assert {"generator_ema", "augment"} <= set(a)
     assert_same_checkpoint(a, b)
+
+
+RPGAN = ["loss=rpgan", "optim.lr_end_ratio=0.25", "augment.policy=[translation]"]
+
+
+def test_rpgan_trains_with_its_schedules_and_resumes_bit_for_bit(
+    tmp_path, tiny_config, monkeypatch
+):
+    """loss=rpgan with R1 and R2 every step, R3GAN's gamma and learning-rate schedules and an
+    augmentation (drawn again for G's D(real)); progress set before every step as fit sets it."""
+    total = 2 * STEPS_PER_EPOCH
+    plain_step = TrainStep.__call__
+
+    def with_progress(self, gan, real, latents, step):
+        self.progress = (step - 1) / total
+        return plain_step(self, gan, real, latents, step)
+
+    monkeypatch.setattr(TrainStep, "__call__", with_progress)
+    straight = run(tiny_config("train.epochs=2", *RPGAN), tmp_path / "straight")
+    assert straight.status == Status.FINISHED
+    assert straight.metrics["d_loss_fake"] == 0  # rpgan's pairing is all in d_loss_real
+    run(tiny_config("train.epochs=2", "train.max_steps=5", *RPGAN), tmp_path / "stopped")
+    last = tmp_path / "stopped" / "checkpoints" / "last.pt"
+    run(tiny_config("train.epochs=2", f"train.resume={last}", *RPGAN), tmp_path / "resumed")
+    a, b = (
+        checkpoint.load(tmp_path / r / "checkpoints" / "last.pt") for r in ("straight", "resumed")
+    )
+    assert_same_checkpoint(a, b)
+    lr = a["opt_d"]["param_groups"][0]["lr"]  # the last step's, on the cosine to 5e-5
+    assert lr == pytest.approx(cosine_schedule(2e-4, 0.25, (total - 1) / total)) and lr < 6e-5
 
 
 def test_the_grid_and_the_weights_shown_are_the_moving_average(tmp_path, tiny_config):

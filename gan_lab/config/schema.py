@@ -85,11 +85,20 @@ class OptimConfig:
     eps: float = 1e-8  # adam, adamw, rmsprop
     momentum: float = 0.0  # sgd, rmsprop
     weight_decay: float = 0.0  # adamw's decoupled decay; an L2 penalty for the others
+    # Both learning rates follow a half cosine over the run (R3GAN's), from lr_g / lr_d at its
+    # start to this share of them at its end (R3GAN: 0.25, 2e-4 to 5e-5); null: constant
+    lr_end_ratio: float | None = None
 
     def check(self) -> None:
         for key in ("lr", "lr_g", "lr_d"):
             value = getattr(self, key)
             require(value > 0, f"optim.{key}", value, "a learning rate > 0, such as 2e-4")
+        require(
+            self.lr_end_ratio is None or self.lr_end_ratio > 0,
+            "optim.lr_end_ratio",
+            self.lr_end_ratio,
+            "null (a constant learning rate) or a share > 0 of it, such as 0.25",
+        )
         require(
             len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
             "optim.betas",
@@ -112,16 +121,28 @@ class InitConfig:
 
 @dataclass
 class LossConfig:
-    name: str = "bce"  # a registered loss: bce (non-saturating), lsgan, hinge
+    name: str = "bce"  # a registered loss: bce (non-saturating), lsgan, hinge, rpgan
     real_label: float = 1.0  # bce and lsgan's targets (one-sided label smoothing: 0.9)
     fake_label: float = 0.0
     # R1 (Mescheder et al. 2018): gamma/2 * E||grad_x D(x)||^2 on real images; 0 turns it off.
     r1_gamma: float = 0.0
-    r1_every: int = 16  # lazy regularisation (StyleGAN2): every N steps, weighted by N
+    # R2 (R3GAN's pair for R1): the same on fake images (detached from G); 0 turns it off.
+    r2_gamma: float = 0.0
+    r1_every: int = 16  # lazy R1 and R2 (StyleGAN2's lazy regularisation): every N steps, times N
+    # r1_gamma and r2_gamma follow a half cosine over the run (R3GAN's), from their values at
+    # its start to this share of them at its end (R3GAN: 0.1); null: constant
+    gamma_end_ratio: float | None = None
 
     def check(self) -> None:
         require(self.r1_gamma >= 0, "loss.r1_gamma", self.r1_gamma, "0 (off) or a value > 0")
+        require(self.r2_gamma >= 0, "loss.r2_gamma", self.r2_gamma, "0 (off) or a value > 0")
         require(self.r1_every >= 1, "loss.r1_every", self.r1_every, "steps, an integer >= 1")
+        require(
+            self.gamma_end_ratio is None or self.gamma_end_ratio >= 0,
+            "loss.gamma_end_ratio",
+            self.gamma_end_ratio,
+            "null (constant gammas) or a share >= 0 of them, such as 0.1",
+        )
 
 
 @dataclass
@@ -322,9 +343,9 @@ class Config:
         for group in (*groups, self.train, self.tracking, self.data, self.metrics, self.trial):
             group.check()
         require(
-            not (self.loss.r1_gamma > 0 and self.train.compile),
+            not ((self.loss.r1_gamma > 0 or self.loss.r2_gamma > 0) and self.train.compile),
             "train.compile",
             self.train.compile,
-            "null while loss.r1_gamma > 0: R1 needs a double backward, which a compiled "
-            "discriminator does not support",
+            "null while loss.r1_gamma or loss.r2_gamma > 0: R1 and R2 need a double backward, "
+            "which a compiled discriminator does not support",
         )
