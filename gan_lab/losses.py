@@ -82,11 +82,9 @@ class LeastSquares(BinaryCrossEntropy):
         return logits.float()
 
 
-@LOSSES.register("hinge")
-class Hinge:
-    """Hinge loss (Lim and Ye 2017; SAGAN, BigGAN): D pushes real logits above 1 and fake ones
-    below -1, G raises D's logits on its fakes. It has no labels (loss.real_label and fake_label
-    are bce's and lsgan's); d_real / d_fake show sigmoid(logit), as for bce."""
+class _Unlabelled:
+    """A loss without labels (loss.real_label and fake_label are bce's and lsgan's), whose
+    d_real / d_fake show sigmoid(logit), as for bce."""
 
     generator_needs_real = False
 
@@ -95,6 +93,12 @@ class Hinge:
 
     def score(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits.float())
+
+
+@LOSSES.register("hinge")
+class Hinge(_Unlabelled):
+    """Hinge loss (Lim and Ye 2017; SAGAN, BigGAN): D pushes real logits above 1 and fake ones
+    below -1, G raises D's logits on its fakes."""
 
     def discriminator(
         self, real_logits: torch.Tensor, fake_logits: torch.Tensor
@@ -109,7 +113,7 @@ class Hinge:
 
 
 @LOSSES.register("rpgan")
-class RelativisticPairing:
+class RelativisticPairing(_Unlabelled):
     """The relativistic pairing loss of R3GAN (Huang et al. 2024; brownvc/R3GAN,
     R3GAN/Trainer.py): each real image is paired with the fake image at the same place in the
     batch, D raises softplus's argument D(real) - D(fake), and G the reverse:
@@ -124,12 +128,6 @@ class RelativisticPairing:
     is 0, as the pairing loss has no separate fake term. d_real / d_fake show sigmoid(logit)."""
 
     generator_needs_real = True
-
-    def __init__(self, cfg: LossConfig) -> None:
-        pass
-
-    def score(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(logits.float())
 
     def discriminator(
         self, real_logits: torch.Tensor, fake_logits: torch.Tensor
