@@ -304,9 +304,9 @@ def generator_of(state: dict, device: str | torch.device = "cpu") -> torch.nn.Mo
     from omegaconf import OmegaConf
 
     from gan_lab.config import ModelConfig
-    from gan_lab.models.dcgan import Generator
+    from gan_lab.models.networks import build_generator
 
     model = OmegaConf.to_object(OmegaConf.merge(ModelConfig, state["config"]["model"]))
-    generator = Generator(model)
+    generator = build_generator(model)
     generator.load_state_dict(generator_weights(state))
     return generator.to(device).eval()

@@ -17,8 +17,8 @@ from gan_lab.data.batches import BatchSource
 from gan_lab.data.datasets import DataSet
 from gan_lab.errors import ConfigError
 from gan_lab.loop import Training
-from gan_lab.models.dcgan import output_shape
 from gan_lab.models.gan import Gan, build_gan
+from gan_lab.models.networks import output_shape
 from gan_lab.sampling import Latents
 
 

@@ -15,6 +15,7 @@ from gan_lab.config.choices import NormPer, OutputLayer, values
 from gan_lab.errors import ConfigError, require, require_choice
 
 ORDERS = ("norm_act", "act_norm")
+ARCHS = ("dcgan", "resnet")
 
 
 def per_block(value: Any, count: int, key: str) -> list:
@@ -154,8 +155,32 @@ class DiscriminatorConfig(StackConfig):
 
 
 @dataclass
+class ResNetConfig:
+    """model.arch=resnet: SNGAN's residual networks (Miyato et al. 2018), image size from 4x4
+    doubled per generator block (data.size or `size`)."""
+
+    size: int = 32  # image size: a power of two >= 8
+    g_channels: int = 128  # every generator block's channels (SNGAN's CIFAR-10 G: 256)
+    d_channels: int = 128  # every discriminator block's (SNGAN's D: 128)
+    depth: int = 2  # D's residual blocks without resampling at its last stage (SNGAN's 2)
+
+    def check(self) -> None:
+        size = self.size
+        ok = size >= 8 and size & (size - 1) == 0
+        require(ok, "model.resnet.size", size, "a power of two >= 8, such as 32 or 64")
+        for key in ("g_channels", "d_channels"):
+            value = getattr(self, key)
+            require(value >= 1, f"model.resnet.{key}", value, "channels >= 1")
+        require(self.depth >= 0, "model.resnet.depth", self.depth, "blocks >= 0")
+
+
+@dataclass
 class ModelConfig:
     name: str = MISSING
+    arch: str = "dcgan"  # dcgan: the layer lists below | resnet: model.resnet
+    # every channel count of either arch times this (rounded, at least 1): one key for a search
+    width: float = 1.0
+    resnet: ResNetConfig = field(default_factory=ResNetConfig)
     latent_dim: int = 100
     latent_distribution: str = "normal"  # normal: N(0, 1); uniform: U(-1, 1)
     channels: int = 3
@@ -166,5 +191,10 @@ class ModelConfig:
     def check(self) -> None:
         require(self.latent_dim >= 1, "model.latent_dim", self.latent_dim, "an integer >= 1")
         require(self.channels in (1, 3), "model.channels", self.channels, "1 (grey) or 3 (RGB)")
-        self.generator.check("model.generator")
-        self.discriminator.check("model.discriminator")
+        require_choice("model.arch", self.arch, ARCHS)
+        require(self.width > 0, "model.width", self.width, "a multiplier > 0, such as 0.5 or 2")
+        if self.arch == "resnet":
+            self.resnet.check()
+        else:  # the layer lists are dcgan's only
+            self.generator.check("model.generator")
+            self.discriminator.check("model.discriminator")

@@ -216,12 +216,6 @@ def apply_spectral_norm(net: nn.Module) -> None:
             spectral_norm(layer)
 
 
-def output_shape(cfg: ModelConfig) -> tuple[int, int, int]:
-    """The (channels, size, size) of the generator's images, without allocating its weights."""
-    with torch.device("meta"):
-        return Generator(cfg).output_shape
-
-
 def count_parameters(module: nn.Module) -> tuple[int, int]:
     """(trainable, Keras total): Keras also counts batch norm's moving mean and variance."""
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)

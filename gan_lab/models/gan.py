@@ -10,16 +10,17 @@ import torch
 from torch import nn
 
 from gan_lab.config import Config
-from gan_lab.models.dcgan import Discriminator, Generator, apply_spectral_norm
+from gan_lab.models.dcgan import apply_spectral_norm
 from gan_lab.models.ema import GeneratorEma
 from gan_lab.models.init import initialize
+from gan_lab.models.networks import build_discriminator, build_generator
 from gan_lab.models.optimizers import optimizer
 
 
 @dataclass
 class Gan:
-    generator: Generator
-    discriminator: Discriminator
+    generator: nn.Module  # models.networks builds them by model.arch
+    discriminator: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     scaler_g: torch.amp.GradScaler
@@ -41,8 +42,8 @@ def keeps_batch_statistics(net: nn.Module) -> bool:
 
 
 def build_gan(config: Config, device: torch.device) -> Gan:
-    generator = Generator(config.model)
-    discriminator = Discriminator(config.model, generator.output_shape[1])
+    generator = build_generator(config.model)
+    discriminator = build_discriminator(config.model, generator.output_shape[1])
     for net in (generator, discriminator):
         initialize(net, config.init.name, config.model.default_init, config.init.std)
         apply_spectral_norm(net)
