@@ -278,15 +278,16 @@ def fit(
     position: Position,
     on_epoch_end: Callable[[int, int, dict[str, float]], bool] = lambda epoch, step, means: False,
     step_guard: AbstractContextManager | None = None,
+    on_step_end: Callable[[int], bool] | None = None,
 ) -> int:
     """Train from global step `position.step` to the end of `settings.epochs` (or `max_steps`,
     or the step after `max_minutes`), moving `position.step` and `position.seconds` on after
     every step; the training step's `progress` (0 to 1, its schedules' clock) is set before each
     step: the share of the steps or of the minutes, whichever is further. Calls
     on_epoch_end(completed_epochs, step, epoch_means) after each complete epoch, which returns
-    True to stop early (a pruned search trial), and returns the last step reached. Each step
-    runs inside `step_guard`, which may end the loop between two steps by raising
-    (gan_lab.signals' handling of SIGTERM)."""
+    True to stop early (a pruned search trial), and on_step_end(step), where given, after every
+    step (the same); returns the last step reached. Each step runs inside `step_guard`, which
+    may end the loop between two steps by raising (gan_lab.signals' handling of SIGTERM)."""
     gan, batches, latents = training.gan, training.batches, training.latents
     train_step, tracker, settings = training.train_step, training.tracker, training.settings
     per_epoch = batches.steps_per_epoch
@@ -299,12 +300,12 @@ def fit(
     def seconds() -> float:
         return seconds_before + time.perf_counter() - started
 
-    out_of_time = False
+    out_of_time = stopped = False
     quiet = None if settings.progress else True  # None: quiet where output is not a terminal
     bar = tqdm(total=total, initial=step, disable=quiet, unit="step", mininterval=1)
     gan.generator.train()
     gan.discriminator.train()
-    while step < total and not out_of_time:
+    while step < total and not (out_of_time or stopped):
         epoch = step // per_epoch
         window = torch.zeros(len(train_step.metrics), device=batches.device)
         epoch_sum = torch.zeros_like(window)
@@ -342,9 +343,13 @@ def fit(
                 )
                 window.zero_()
                 window_steps, clock = 0, now
-            if step >= total or out_of_time:
+            if on_step_end is not None:
+                paused = time.perf_counter()
+                stopped = on_step_end(step)
+                clock += time.perf_counter() - paused  # its evaluation is not training speed
+            if step >= total or out_of_time or stopped:
                 break
-        if step % per_epoch == 0:
+        if step % per_epoch == 0 and not stopped:
             means = _read(epoch_sum, epoch_steps, step, train_step)
             tracker.log_metrics({f"epoch_{k}": v for k, v in means.items()}, step // per_epoch)
             if on_epoch_end(step // per_epoch, step, means):

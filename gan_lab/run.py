@@ -155,7 +155,9 @@ class Run:
         if self.progress.step == 0:  # MLflow's image card opens on a picture from the start
             self.log_grid(0)
         log.info("training from step %d in %s", self.progress.step, precision)
-        fit(self.parts, self.progress, self.after_epoch, self.termination)
+        by_minutes = self.config.metrics.every_minutes is not None and evaluator is not None
+        after_step = self.after_step if by_minutes else None
+        fit(self.parts, self.progress, self.after_epoch, self.termination, after_step)
         return self.finish()
 
     # 3. resume: weights, optimisers and progress of a checkpoint (its RNG states before the loop)
@@ -240,12 +242,16 @@ class Run:
         return self.early_outcome is not None
 
     def evaluation_due(self, epoch: int) -> bool:
-        """metrics.every epochs; or, with metrics.every_minutes, the first epoch's end after
-        each of those minutes of training."""
+        """metrics.every epochs (metrics.every_minutes: after_step decides)."""
         metrics = self.config.metrics
-        if metrics.every_minutes is None:
-            return bool(metrics.every) and epoch % metrics.every == 0
-        return self.minute_mark() > self.evaluated_mark
+        return metrics.every_minutes is None and bool(metrics.every) and epoch % metrics.every == 0
+
+    def after_step(self, step: int) -> bool:
+        """metrics.every_minutes: an evaluation at the step after each of those minutes of
+        training, whatever the epoch. Returns True to stop the run now (a pruned trial)."""
+        if self.minute_mark() > self.evaluated_mark:
+            self.evaluate(self.epochs_begun)
+        return self.early_outcome is not None
 
     def minute_mark(self) -> int:
         """How many metrics.every_minutes the loop has run."""

@@ -36,6 +36,11 @@ def _logged(run_dir, name: str) -> list[float]:
         return [float(row["value"]) for row in csv.DictReader(f) if row["name"] == name]
 
 
+def _logged_steps(run_dir, name: str) -> list[int]:
+    with (run_dir / "metrics.csv").open() as f:
+        return [int(row["step"]) for row in csv.DictReader(f) if row["name"] == name]
+
+
 def test_max_minutes_stops_at_a_step_keeps_the_best_snapshot_and_finishes(
     tmp_path, tiny_config, monkeypatch
 ):
@@ -134,11 +139,12 @@ def test_every_minutes_evaluates_after_each_span_of_training(tmp_path, tiny_conf
     stand_in_metrics(monkeypatch)
     monkeypatch.setattr(gan_lab.loop, "time", Clock())
     config = tiny_config(
-        "train.epochs=12", "metrics=standard", "metrics.every=1", "metrics.every_minutes=0.5"
+        "train.epochs=12", "metrics=standard", "metrics.every=1", "metrics.every_minutes=0.2"
     )
     outcome = run(config, tmp_path / "run")
     evaluated = _logged(tmp_path / "run", "fid")
-    # 72 steps read the clock two or three times each: about 6 marks of 30 s (each at the end of
-    # the epoch it falls in), not the 12 epochs of metrics.every=1
-    assert 3 <= len(evaluated) <= 8 < 12
+    # 72 steps read the clock four or five times each: about 25 marks of 12 s, each scored at
+    # the step after it, two or three in an epoch, and the end's evaluation
+    steps = _logged_steps(tmp_path / "run", "fid")
+    assert 18 <= len(evaluated) <= 32 and len(set(steps)) < len(steps)  # some within one epoch
     assert outcome.status == Status.FINISHED

@@ -262,7 +262,7 @@ class TrackingConfig:
 class MetricsConfig:
     name: str = MetricsName.STANDARD.value  # standard | none (no Inception network is loaded)
     every: int = 5  # epochs between evaluations; 0: only at the end of the run
-    # Instead, minutes of training between evaluations (at the next epoch's end): for runs on a
+    # Instead, minutes of training between evaluations (at the step after each): for runs on a
     # time budget, and searches, whose trials' pruner then compares them at equal minutes
     every_minutes: float | None = None
     # generated (and real reference) images, capped at the data set's size; null: what fits the
