@@ -33,7 +33,7 @@ from gan_lab.data.split import Split
 from gan_lab.devices import native_bf16, resolve_device, resolve_precision
 from gan_lab.errors import GanLabError, RunDiverged, Terminated
 from gan_lab.files import atomic_write
-from gan_lab.loop import LoopSettings, TrainStep, fit, total_steps
+from gan_lab.loop import LoopSettings, TrainStep, fit
 from gan_lab.metrics.scores import SAMPLES
 from gan_lab.models.dcgan import count_parameters
 from gan_lab.models.gan import Gan
@@ -317,10 +317,12 @@ class Run:
         outcome = self.early_outcome or (judge.at_end(metrics) if judge else None)
         if outcome is not None:
             return replace(outcome, metrics=metrics, step=step)
-        budget = config.train.max_minutes
+        budget, train = config.train.max_minutes, config.train
         timed_out = budget is not None and self.progress.seconds >= budget * 60
-        total = total_steps(self.parts.settings, self.parts.batches.steps_per_epoch)
-        reason = Reason.BUDGET if timed_out and step < total else None
+        ended = step >= train.epochs * self.parts.batches.steps_per_epoch or (
+            train.max_steps is not None and step >= train.max_steps
+        )
+        reason = Reason.BUDGET if timed_out and not ended else None
         return Outcome(Status.FINISHED, metrics=metrics, step=step, reason=reason)
 
     def upload_final_files(self, last: Path) -> None:
