@@ -29,8 +29,8 @@ from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
 from gan_lab.devices import native_bf16, resolve_device, resolve_precision
 from gan_lab.loop import LoopSettings, Training, TrainStep, fit
-from gan_lab.models.networks import output_shape
 from gan_lab.models.gan import build_gan
+from gan_lab.models.networks import output_shape
 from gan_lab.sampling import Latents
 
 PRESETS = [

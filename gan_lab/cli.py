@@ -167,15 +167,14 @@ def fid(args: argparse.Namespace) -> dict[str, float]:
     the same way: the floor a generator's figures are read against."""
     from gan_lab.config import Config, DataConfig, MetricsConfig
     from gan_lab.data import load_images
-    from gan_lab.metrics import scores
-    from gan_lab.metrics.evaluator import Reference
 
     device = _device(args.device)
-    compared = ["fid", "kid", "pr", "quality"]
     metrics = MetricsConfig(
-        batch_size=args.batch_size, inception_weights=args.weights, compute=compared
+        batch_size=args.batch_size,
+        inception_weights=args.weights,
+        compute=["fid", "kid", "pr", "quality"],
     )
-    features = []
+    evaluators = []
     for source in (args.a, args.b):
         size = args.size or _native_size(source)
         data = DataConfig(
@@ -191,12 +190,10 @@ def fid(args: argparse.Namespace) -> dict[str, float]:
         if count < 2:
             raise GanLabError(f"{source} has {count} image: FID and KID need 2 or more a side")
         config = Config(data=data, metrics=replace(metrics, num_samples=count))
-        features.append(_evaluator(config, device, loaded.images, loaded.key).reference.features)
-    a, b = features
-    reference = Reference(b, scores.statistics(b))
-    result = {}
-    for name in compared:
-        result |= scores.METRICS[name](a, None, reference, metrics)
+        evaluators.append(_evaluator(config, device, loaded.images, loaded.key))
+    # B's evaluator, with B's features as its reference, scores A's as it would a run's samples
+    a, b = (evaluator.reference.features for evaluator in evaluators)
+    result = evaluators[1].score(a, None)
     print(
         f"FID {result['fid']:.4f}  KID {result['kid']:.6f} ± {result['kid_std']:.6f}  "
         f"({len(a)} vs {len(b)} images)"

@@ -241,13 +241,17 @@ def _read(sums: torch.Tensor, count: int, step: int, train_step: TrainStep) -> d
     return dict(zip(names, values, strict=True))
 
 
-def total_steps(settings: LoopSettings, per_epoch: int) -> int:
-    """Where training ends: train.epochs' last step, or train.max_steps if that comes first.
-    A max_steps that the epochs never reach is said once, at the start."""
+def last_step(settings: LoopSettings, per_epoch: int) -> int:
+    """Where training ends but for a time budget: train.epochs' last step, or train.max_steps
+    if that comes first."""
     total = settings.epochs * per_epoch
-    if settings.max_steps is None:
-        return total
-    if settings.max_steps > total:
+    return total if settings.max_steps is None else min(total, settings.max_steps)
+
+
+def total_steps(settings: LoopSettings, per_epoch: int) -> int:
+    """last_step(), and a max_steps that the epochs never reach said once, at the start."""
+    total = settings.epochs * per_epoch
+    if settings.max_steps is not None and settings.max_steps > total:
         log.warning(
             "train.max_steps=%d is never reached: train.epochs=%d ends the run at step %d "
             "(%d steps an epoch); set train.epochs=%d to train %d steps",
@@ -258,7 +262,7 @@ def total_steps(settings: LoopSettings, per_epoch: int) -> int:
             -(-settings.max_steps // per_epoch),
             settings.max_steps,
         )
-    return min(total, settings.max_steps)
+    return last_step(settings, per_epoch)
 
 
 @dataclass

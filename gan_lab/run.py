@@ -33,7 +33,7 @@ from gan_lab.data.split import Split
 from gan_lab.devices import native_bf16, resolve_device, resolve_precision
 from gan_lab.errors import GanLabError, RunDiverged, Terminated
 from gan_lab.files import atomic_write
-from gan_lab.loop import LoopSettings, TrainStep, fit
+from gan_lab.loop import LoopSettings, TrainStep, fit, last_step
 from gan_lab.metrics.scores import SAMPLES
 from gan_lab.models.dcgan import count_parameters
 from gan_lab.models.gan import Gan
@@ -195,13 +195,15 @@ class Run:
         tracker.log_artifact(config_file)
         if data.held_out is not None:  # which images the scores are against, never trained on
             held_out = self.run_dir / "holdout.json"
-            record = {"count": len(data.indices), "seed": config.data.seed}
-            atomic_write(
-                held_out,
-                lambda tmp: tmp.write_text(
-                    json.dumps(record | {"key": data.held_out.key, "indices": data.indices})
-                ),
+            record = json.dumps(
+                {
+                    "count": len(data.indices),
+                    "seed": config.data.seed,
+                    "key": data.held_out.key,
+                    "indices": data.indices,
+                }
             )
+            atomic_write(held_out, lambda tmp: tmp.write_text(record))
             tracker.log_artifact(held_out)
         overrides = self.run_dir / ".hydra" / "overrides.yaml"
         if overrides.exists():
@@ -317,12 +319,10 @@ class Run:
         outcome = self.early_outcome or (judge.at_end(metrics) if judge else None)
         if outcome is not None:
             return replace(outcome, metrics=metrics, step=step)
-        budget, train = config.train.max_minutes, config.train
+        budget = config.train.max_minutes
         timed_out = budget is not None and self.progress.seconds >= budget * 60
-        ended = step >= train.epochs * self.parts.batches.steps_per_epoch or (
-            train.max_steps is not None and step >= train.max_steps
-        )
-        reason = Reason.BUDGET if timed_out and not ended else None
+        cut_short = step < last_step(self.parts.settings, self.parts.batches.steps_per_epoch)
+        reason = Reason.BUDGET if timed_out and cut_short else None
         return Outcome(Status.FINISHED, metrics=metrics, step=step, reason=reason)
 
     def upload_final_files(self, last: Path) -> None:
