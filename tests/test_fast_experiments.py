@@ -1,0 +1,47 @@
+"""The budget-first experiments (experiment=*_fast): each is a run the budget ends, scored against
+held-out images, and each trains as composed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gan_lab.config import CONF_DIR, compose
+from gan_lab.outcome import Status
+from gan_lab.run import run
+
+FAST = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*_fast.yaml"))
+
+
+def test_every_seed_data_set_has_a_fast_experiment():
+    assert FAST == ["afhq_cat_fast", "anime_fast", "cat_faces_fast", "celeba_fast", "cifar_dog_fast"]
+
+
+@pytest.mark.parametrize("experiment", FAST)
+def test_a_fast_experiment_is_ended_by_its_minutes_and_scored_on_held_out_images(experiment):
+    config = compose(f"experiment={experiment}")
+    assert config.train.max_minutes == 20 and config.train.epochs >= 10_000  # minutes end it
+    assert config.data.holdout == 1000 and config.metrics.every_minutes is not None
+    assert config.ema.half_life and config.ema.rampup  # the ramped moving average
+    assert not config.train.keep_checkpoints  # no checkpoint per epoch over hundreds of epochs
+    assert config.tracking.experiment == experiment
+
+
+def test_the_fast_experiments_keep_their_seeds_data_choices():
+    assert compose("experiment=celeba_fast").data.crop == compose("experiment=celeba64").data.crop
+    assert compose("experiment=cifar_dog_fast").data.classes == ["dog"]
+    assert compose("experiment=cat_faces_fast").model.channels == 1  # grayscale, as seed 004
+
+
+@pytest.mark.parametrize("experiment", FAST)
+def test_a_fast_experiment_trains_as_composed(experiment, tmp_path):
+    # its model, loss, moving average and augmentation; synthetic images, a few steps
+    config = compose(
+        f"experiment={experiment}", "data=synthetic", "data.num_images=80", "data.holdout=16",
+        "train.max_steps=2", "metrics=none", "tracking=none", "train.progress=false",
+    )
+    outcome = run(config, tmp_path)
+    assert outcome.status == Status.FINISHED and outcome.step == 2
+    assert len(json.loads((tmp_path / "holdout.json").read_text())["indices"]) == 16
+    assert not list((tmp_path / "checkpoints").glob("epoch_*.pt"))
