@@ -15,7 +15,13 @@ FAST = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*_fast.yaml"))
 
 
 def test_every_seed_data_set_has_a_fast_experiment():
-    assert FAST == ["afhq_cat_fast", "anime_fast", "cat_faces_fast", "celeba_fast", "cifar_dog_fast"]
+    assert FAST == [
+        "afhq_cat_fast",
+        "anime_fast",
+        "cat_faces_fast",
+        "celeba_fast",
+        "cifar_dog_fast",
+    ]
 
 
 @pytest.mark.parametrize("experiment", FAST)
@@ -38,10 +44,36 @@ def test_the_fast_experiments_keep_their_seeds_data_choices():
 def test_a_fast_experiment_trains_as_composed(experiment, tmp_path):
     # its model, loss, moving average and augmentation; synthetic images, a few steps
     config = compose(
-        f"experiment={experiment}", "data=synthetic", "data.num_images=80", "data.holdout=16",
-        "train.max_steps=2", "metrics=none", "tracking=none", "train.progress=false",
+        f"experiment={experiment}",
+        "data=synthetic",
+        "data.num_images=80",
+        "data.holdout=16",
+        "train.max_steps=2",
+        "metrics=none",
+        "tracking=none",
+        "train.progress=false",
     )
     outcome = run(config, tmp_path)
     assert outcome.status == Status.FINISHED and outcome.step == 2
     assert len(json.loads((tmp_path / "holdout.json").read_text())["indices"]) == 16
     assert not list((tmp_path / "checkpoints").glob("epoch_*.pt"))
+
+
+def test_each_fast_experiment_keeps_the_recipe_it_was_measured_with():
+    # anime_fast is search=anime_fast's best trial; the other four inherit its budget but were
+    # measured with its earlier recipe, which they pin (a change to anime_fast must not move them)
+    anime = compose("experiment=anime_fast")
+    assert (anime.loss.name, anime.optim.betas, anime.augment.policy) == (
+        "hinge",
+        [0.5, 0.99],
+        ["translation"],
+    )
+    for experiment in sorted(set(FAST) - {"anime_fast"}):
+        config = compose(f"experiment={experiment}")
+        assert (config.loss.name, config.optim.lr, config.optim.betas) == (
+            "bce",
+            2e-4,
+            [0.5, 0.999],
+        )
+        assert config.augment.policy == ["color", "translation"]
+        assert (config.model.name, config.train.max_minutes) == ("dcgan32", anime.train.max_minutes)

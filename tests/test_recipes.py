@@ -20,8 +20,10 @@ from tests.helpers.checkpoints import assert_same_checkpoint
 from tests.helpers.configs import STEPS_PER_EPOCH, TINY
 
 CPU = torch.device("cpu")
-# The seed experiments (the *_fast ones are budget-first recipes of their own: test_fast_experiments.py)
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml") if not p.stem.endswith("_fast"))
+# The seed experiments (the *_fast ones are budget-first: test_fast_experiments.py)
+EXPERIMENTS = sorted(
+    p.stem for p in (CONF_DIR / "experiment").glob("*.yaml") if not p.stem.endswith("_fast")
+)
 SWEEPS = sorted(p.stem for p in (SWEEPS_DIR / "sweep").glob("*.yaml"))
 RECIPES = sorted(p.stem for p in (CONF_DIR / "recipe").glob("*.yaml"))
 # Every component at once, R1 on every other step so that a short run regularises
