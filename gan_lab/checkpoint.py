@@ -19,6 +19,7 @@ import io
 import os
 import random
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,11 @@ class Progress:
     best_fid: float | None = None
     best_epoch: int | None = None
     tracking_run_id: str | None = None  # a resumed run continues the same tracked record
-    seconds: float = 0.0  # the training loop's wall-clock time so far (train.max_minutes)
+    # How the run's minutes were spent, over every resume: training (train.max_minutes counts
+    # this alone), scoring, and writing checkpoints
+    seconds: float = 0.0
+    eval_seconds: float = 0.0
+    checkpoint_seconds: float = 0.0
 
 
 def capture_rng(latents: Latents) -> dict[str, Any]:
@@ -292,9 +297,11 @@ class Checkpoints:
         return generator_of(load(self.folder / BEST)), best
 
     def _save(self, name: str, keep_as: str | None = None, extra: dict | None = None) -> None:
+        start = time.perf_counter()
         state = capture(self.gan, self.latents, self.progress, self.config, self.augment)
         state.update(extra or {})
         save(self.folder, state, name, keep_as)
+        self.progress.checkpoint_seconds += time.perf_counter() - start
         if name == LAST:
             self.saved_step = self.progress.step
 

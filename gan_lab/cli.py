@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,7 +81,7 @@ def _device(name: str):
     return resolve_device(name)
 
 
-def _config(saved: dict, metrics: dict) -> Config:
+def checkpoint_config(saved: dict, metrics: dict) -> Config:
     """The checkpoint's config, with the metrics options given on the command line."""
     from omegaconf import OmegaConf
 
@@ -121,26 +122,40 @@ def evaluate(args: argparse.Namespace) -> dict[str, float]:
     _reach_store(args.target, args.tracking_uri)
     path, run_id = checkpoint_file(args.target, args.tracking_uri)
     state = checkpoint.load(path)
+    # the precision of the machine scoring, not the one that trained (metrics.precision)
     metrics = {"num_samples": args.num, "batch_size": args.batch_size, "name": "standard"}
+    metrics["precision"] = args.precision
     if args.weights:
         metrics["inception_weights"] = args.weights
-    config = _config(state["config"], metrics)
+    config = checkpoint_config(state["config"], metrics)
     if args.data_path:
         config = replace(config, data=replace(config.data, path=args.data_path))
     device = _device(args.device)
     generator = generator_of(state, device)
     data = load_images(config.data, image_shape(config.data, generator.output_shape))
+    reference = f"{args.data_path}, all its images"
     if not args.data_path:  # the run's held-out images (data.holdout), where it kept some
-        data = split(data, config.data.holdout, config.data.seed).reference
+        held_out = config.data.holdout
+        data = split(data, held_out, config.data.seed).reference
+        reference = f"the run's held-out images ({held_out}, data.seed {config.data.seed})"
+        if not held_out:
+            reference = "the run's training images (it held none out)"
+    started = time.perf_counter()
     evaluator = _evaluator(config, device, data.images, data.key)
     scores = evaluator.evaluate(generator)
+    seconds = time.perf_counter() - started
     step = state["progress"]["step"]
     out = Path(args.out) if args.out else eval_folder(args.target, step, run_id)
     _save_images(sample(generator, args.images, config.metrics.seed), out)
-    (out / "metrics.json").write_text(json.dumps({"step": step, **scores}, indent=2))
-    print(f"{args.target} (step {step}, {evaluator.count} samples):")
+    record = {"step": step, **scores, "reference": reference, "data_key": data.key}
+    record |= {"precision": evaluator.precision, "seconds": seconds}
+    (out / "metrics.json").write_text(json.dumps(record, indent=2))
+    print(
+        f"{args.target} (step {step}): {evaluator.count} samples against {evaluator.count} of "
+        f"{reference}, Inception in {evaluator.precision}, {seconds:.0f} s"
+    )
     for name, value in scores.items():
-        print(f"  {name:16} {value:.6g}")
+        print(f"  {name:22} {value:.6g}")
     print(f"images, grid and metrics.json in {out}")
     return scores
 
@@ -275,6 +290,12 @@ def parser() -> argparse.ArgumentParser:
         "--data-path",
         help="score against these images (a folder or .zip), all of them; default: the run's "
         "data set, its held-out images where it kept some (data.holdout)",
+    )
+    ev.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="the Inception network's: auto is bf16 where this machine computes it natively",
     )
     _tracking(ev)
     _common(ev)

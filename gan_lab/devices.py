@@ -60,9 +60,13 @@ def resolve_precision(name: str, device: torch.device) -> str:
         name,
         "fp16 has no fast kernels on a CPU (about 90x slower than fp32): use bf16 or fp32",
     )
-    if name == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    return name
+    return best_precision(device) if name == "auto" else name
+
+
+def best_precision(device: torch.device) -> str:
+    """What `auto` resolves to (train.precision, metrics.precision): bf16 where the device
+    computes it natively, else fp32."""
+    return "bf16" if native_bf16(device) else "fp32"
 
 
 def gpus_per_job(per_job: float = 1) -> float:

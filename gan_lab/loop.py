@@ -66,7 +66,8 @@ class LoopSettings:
 
 class Position(Protocol):
     """Where the loop is: it starts at `step` and moves it on after every step, and `seconds`
-    (the wall-clock time the loop has run, over every resume) with it."""
+    (the wall-clock time the loop has trained, over every resume, its hooks' time left out)
+    with it."""
 
     step: int
     seconds: float
@@ -285,9 +286,10 @@ def fit(
     on_step_end: Callable[[int], bool] | None = None,
 ) -> int:
     """Train from global step `position.step` to the end of `settings.epochs` (or `max_steps`,
-    or the step after `max_minutes`), moving `position.step` and `position.seconds` on after
-    every step; the training step's `progress` (0 to 1, its schedules' clock) is set before each
-    step: the share of the steps or of the minutes, whichever is further. Calls
+    or the step after `max_minutes`), moving `position.step` and `position.seconds` (training
+    time: the hooks' time left out) on after every step; the training step's `progress` (0 to
+    1, its schedules' clock) is set before each step: the share of the steps or of the minutes,
+    whichever is further. Calls
     on_epoch_end(completed_epochs, step, epoch_means) after each complete epoch, which returns
     True to stop early (a pruned search trial), and on_step_end(step), where given, after every
     step (the same); returns the last step reached. Each step runs inside `step_guard`, which
@@ -300,9 +302,13 @@ def fit(
     step_guard = step_guard or contextlib.nullcontext()
     budget = settings.max_minutes * 60 if settings.max_minutes else math.inf
     started, seconds_before = time.perf_counter(), position.seconds
+    # Time in the hooks (evaluations, grids, checkpoints) is not training: train.max_minutes
+    # counts training alone, so a budget buys the same training on a machine that scores slowly
+    # (emulated bf16, say); the run records the hooks' minutes apart.
+    paused = 0.0
 
     def seconds() -> float:
-        return seconds_before + time.perf_counter() - started
+        return seconds_before + time.perf_counter() - started - paused
 
     out_of_time = stopped = False
     quiet = None if settings.progress else True  # None: quiet where output is not a terminal
@@ -348,15 +354,20 @@ def fit(
                 window.zero_()
                 window_steps, clock = 0, now
             if on_step_end is not None:
-                paused = time.perf_counter()
+                hook_start = time.perf_counter()
                 stopped = on_step_end(step)
-                clock += time.perf_counter() - paused  # its evaluation is not training speed
+                pause = time.perf_counter() - hook_start
+                clock += pause  # its evaluation is not training speed
+                paused += pause
             if step >= total or out_of_time or stopped:
                 break
         if step % per_epoch == 0 and not stopped:
             means = _read(epoch_sum, epoch_steps, step, train_step)
             tracker.log_metrics({f"epoch_{k}": v for k, v in means.items()}, step // per_epoch)
-            if on_epoch_end(step // per_epoch, step, means):
+            hook_start = time.perf_counter()
+            stop = on_epoch_end(step // per_epoch, step, means)
+            paused += time.perf_counter() - hook_start
+            if stop:
                 break
     bar.close()
     return step

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from gan_lab.devices import native_bf16, resolve_device, resolve_precision
 from gan_lab.errors import GanLabError, RunDiverged, Terminated
 from gan_lab.files import atomic_write
 from gan_lab.loop import LoopSettings, TrainStep, fit, last_step
-from gan_lab.metrics.scores import SAMPLES
+from gan_lab.metrics.scores import REFERENCE, SAMPLES
 from gan_lab.models.dcgan import count_parameters
 from gan_lab.models.gan import Gan
 from gan_lab.names import check_names
@@ -263,15 +264,17 @@ class Run:
         """Score the generator, log the scores at step = epoch, keep best.pt by FID, and let a
         search trial's judge decide whether the run goes on."""
         parts, gan = self.parts, self.parts.gan
+        started = time.perf_counter()
         self.scores = parts.evaluator.evaluate(gan.eval_generator)
         fid, raw_better = self.scores.get("fid"), False
         if gan.ema is not None and self.config.ema.score_raw:  # which of the two to keep
             raw = parts.evaluator.evaluate(gan.generator)
-            self.scores |= {f"{k}_raw": v for k, v in raw.items() if k != SAMPLES}
+            self.scores |= {f"{k}_raw": v for k, v in raw.items() if k not in (SAMPLES, REFERENCE)}
             if fid is not None and raw["fid"] < fid:
                 fid, raw_better = raw["fid"], True
         self.evaluated_at = self.progress.step
-        self.tracker.log_metrics(self.scores, epoch)
+        self.progress.eval_seconds += time.perf_counter() - started
+        self.tracker.log_metrics({**self.scores, **self.minutes_spent()}, epoch)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in self.scores.items()))
         progress = self.progress
         if fid is not None and (progress.best_fid is None or fid < progress.best_fid):
@@ -313,7 +316,7 @@ class Run:
             example = Latents.of(generator, config.train.seed).sample(2)
             tracker.log_generator(generator, example, epoch, config.tracking.register_model)
         log.info("finished at step %d; run folder %s", step, self.run_dir)
-        metrics = {**self.means, **self.scores}
+        metrics = {**self.means, **self.scores, **self.minutes_spent()}
         if self.progress.best_fid is not None:
             metrics["best_fid"] = self.progress.best_fid
         outcome = self.early_outcome or (judge.at_end(metrics) if judge else None)
@@ -324,6 +327,16 @@ class Run:
         cut_short = step < last_step(self.parts.settings, self.parts.batches.steps_per_epoch)
         reason = Reason.BUDGET if timed_out and cut_short else None
         return Outcome(Status.FINISHED, metrics=metrics, step=step, reason=reason)
+
+    def minutes_spent(self) -> dict[str, float]:
+        """How the run's minutes went so far: training (what train.max_minutes counts),
+        scoring and checkpoints."""
+        progress = self.progress
+        return {
+            "train_minutes": progress.seconds / 60,
+            "eval_minutes": progress.eval_seconds / 60,
+            "checkpoint_minutes": progress.checkpoint_seconds / 60,
+        }
 
     def upload_final_files(self, last: Path) -> None:
         """The last step's grid, the checkpoints and the loss curves."""

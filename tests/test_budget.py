@@ -10,6 +10,8 @@ import pytest
 import torch
 
 import gan_lab.loop
+import gan_lab.metrics.evaluator
+import gan_lab.run
 from gan_lab import checkpoint
 from gan_lab.data import DataSet, split
 from gan_lab.errors import ConfigError
@@ -63,6 +65,33 @@ def test_max_minutes_stops_at_a_step_keeps_the_best_snapshot_and_finishes(
     assert Outcome.from_json((tmp_path / "run" / "outcome.json").read_text()).describe() == (
         "FINISHED (budget)"
     )
+
+
+def test_time_spent_scoring_does_not_count_against_the_budget(tmp_path, tiny_config, monkeypatch):
+    # A machine that scores slowly (emulated bf16) buys the same training with the same minutes:
+    # each evaluation here takes 100 s of the clock, the budget is 15 s of training
+    clock = Clock()
+    stand_in_metrics(monkeypatch)
+    monkeypatch.setattr(gan_lab.loop, "time", clock)
+    monkeypatch.setattr(gan_lab.run, "time", clock)
+    evaluate = gan_lab.metrics.evaluator.Evaluator.evaluate
+
+    def slow(self, generator):
+        clock.now += 100
+        return evaluate(self, generator)
+
+    monkeypatch.setattr(gan_lab.metrics.evaluator.Evaluator, "evaluate", slow)
+    config = tiny_config(
+        "train.epochs=50", "train.max_minutes=0.25", "metrics=standard", "metrics.every=1"
+    )
+    outcome = run(config, tmp_path / "run")
+    assert outcome.reason == Reason.BUDGET and 4 <= outcome.step <= 8  # as with instant scoring
+    # how the minutes went: training (the budget), scoring, checkpoints
+    assert 0.25 <= outcome.metrics["train_minutes"] < 0.5
+    assert outcome.metrics["eval_minutes"] >= 100 / 60
+    assert outcome.metrics["checkpoint_minutes"] > 0
+    state = checkpoint.load(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["progress"]["eval_seconds"] >= 100
 
 
 def test_a_run_that_ends_before_its_budget_has_no_budget_reason(tmp_path, tiny_config):

@@ -45,7 +45,9 @@ def test_a_short_run_writes_grids_checkpoints_and_metrics(tmp_path, tiny_config)
     result = run(config, tmp_path)
     assert (result.status, result.step) == (Status.FINISHED, 2 * STEPS_PER_EPOCH)
     means = result.metrics
-    assert set(means) == {"g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake"}
+    losses = {"g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake"}
+    minutes = {"train_minutes", "eval_minutes", "checkpoint_minutes"}  # how the time went
+    assert set(means) == losses | minutes
     assert all(torch.isfinite(torch.tensor(v)) for v in means.values())
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
         "epoch_0000.png",  # before the first step

@@ -58,9 +58,10 @@ def test_the_samples_do_not_depend_on_the_batch_size():
 
 
 def test_evaluation_sizes_fit_the_device():
-    assert sizes(MetricsConfig(), CPU) == (512, 16)
-    assert sizes(MetricsConfig(), torch.device("cuda")) == (10_000, 250)
-    assert sizes(MetricsConfig(num_samples=10_000, batch_size=64), CPU) == (10_000, 64)
+    assert sizes(MetricsConfig(), CPU, "fp32") == (512, 16)
+    assert sizes(MetricsConfig(), CPU, "bf16") == (512, 64)
+    assert sizes(MetricsConfig(), torch.device("cuda"), "bf16") == (10_000, 250)
+    assert sizes(MetricsConfig(num_samples=10_000, batch_size=32), CPU, "bf16") == (10_000, 32)
 
 
 def test_an_evaluation_says_how_many_images_and_about_how_long(tmp_path, caplog):

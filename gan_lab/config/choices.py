@@ -47,6 +47,7 @@ class MetricsName(StrEnum):  # metrics.name
 
 
 class MetricsPrecision(StrEnum):  # metrics.precision: the Inception network's
+    AUTO = "auto"  # bf16 where the device computes it natively, else fp32
     FP32 = "fp32"
     BF16 = "bf16"
 

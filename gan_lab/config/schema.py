@@ -269,9 +269,10 @@ class MetricsConfig:
     # device, 512 on a CPU (about a minute), 10,000 on a GPU (as published FIDs)
     num_samples: int | None = None
     batch_size: int | None = None  # null: 16 on a CPU (fastest there), 250 on a GPU
-    # bf16: 3x faster on a CPU with AVX-512 BF16, FID 0.44% off fp32's (benchmarks/
-    # inception_precision.py); fp32 stays the default so that FIDs compare across machines
-    precision: str = MetricsPrecision.FP32.value
+    # auto: bf16 where the device computes it natively (3x faster on a CPU with AVX-512 BF16,
+    # FID 0.44% off fp32's: benchmarks/inception_precision.py), else fp32 (emulated bf16 is
+    # slower than fp32); fp32 for figures that must match other machines' to the last digit
+    precision: str = MetricsPrecision.AUTO.value
     seed: int = 2024  # the latent seed of the evaluation samples: the same images every time
     compute: list[str] | None = None  # registered names; null: every registered metric
     inception_weights: str | None = None  # a weights file; null: the usual places (see README)

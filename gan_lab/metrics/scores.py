@@ -26,7 +26,10 @@ if TYPE_CHECKING:  # torch is imported where a score is computed: the config che
 log = logging.getLogger(__name__)
 
 FEATURE_DIM = 2048
-SAMPLES = "eval_samples"  # logged with every evaluation: how many images its scores rest on
+# Logged with every evaluation, so that a 500-sample FID is never read as a 10,000-sample one:
+# how many generated images its scores rest on, and how many real reference images
+SAMPLES = "eval_samples"
+REFERENCE = "eval_reference_images"
 
 # Below these sample counts a score says little, and reports show "too few samples" instead:
 # FID's bias grows as 1/N and is large below a few hundred samples (with fewer than 2048 the

@@ -10,8 +10,9 @@ def assert_same_checkpoint(a: object, b: object, path: str = "checkpoint") -> No
     command line differs; and the time it took), so that a resumed run is the uninterrupted one
     bit for bit."""
     if isinstance(a, dict):
-        # the config aside, and the wall-clock seconds the loop has run (train.max_minutes)
-        unequal = {"checkpoint": {"config"}, "checkpoint.progress": {"seconds"}}.get(path, set())
+        # the config aside, and the wall-clock seconds spent training, scoring and saving
+        timings = {"seconds", "eval_seconds", "checkpoint_seconds"}
+        unequal = {"checkpoint": {"config"}, "checkpoint.progress": timings}.get(path, set())
         keys = set(a) - unequal
         assert keys == set(b) - unequal, path
         for key in keys:
