@@ -16,9 +16,11 @@ import scipy.linalg
 import torch
 from PIL import Image
 
+import gan_lab.devices
 import gan_lab.metrics.evaluator
 from gan_lab.config import MetricsConfig
 from gan_lab.data.synthetic import synthetic_images
+from gan_lab.devices import best_precision
 from gan_lab.errors import GanLabError
 from gan_lab.metrics import scores
 from gan_lab.metrics.evaluator import Evaluator
@@ -258,7 +260,29 @@ def test_gan_lab_eval_on_a_checkpoint(tmp_path, tiny_config, monkeypatch, capsys
     assert (tmp_path / "ev" / "grid.png").exists()
     saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert saved["step"] == 96 // 16 and saved["fid"] == pytest.approx(result["fid"])
-    assert "fid" in capsys.readouterr().out
+    # what the FID rests on, so that a small one is never read as the field's 10k one
+    assert (saved["eval_samples"], saved["eval_reference_images"]) == (48, 48)
+    assert saved["reference"] == "the run's training images (it held none out)"
+    assert saved["precision"] == best_precision(torch.device("cpu")) and saved["seconds"] > 0
+    assert "48 samples against 48 of the run's training images" in capsys.readouterr().out
+
+
+def test_gan_lab_eval_scores_in_the_precision_of_the_machine_it_runs_on(
+    tmp_path, tiny_config, monkeypatch
+):
+    from gan_lab.cli import run_command
+
+    stand_in_metrics(monkeypatch)
+    # trained where bf16 is native and pinned there; scored where it is emulated
+    config = tiny_config("train.epochs=1", "metrics.precision=bf16", "data.holdout=32")
+    run(config, tmp_path / "run")
+    monkeypatch.setattr(gan_lab.devices, "native_bf16", lambda device: False)
+    target = str(tmp_path / "run" / "checkpoints" / "last.pt")
+    run_command(["eval", target, "--num", "32", "--out", str(tmp_path / "ev")])
+    saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert saved["precision"] == "fp32"
+    assert saved["reference"] == "the run's held-out images (32, data.seed 0)"
+    assert saved["eval_reference_images"] == 32
 
 
 def test_gan_lab_fid_between_two_folders(tmp_path, monkeypatch):
