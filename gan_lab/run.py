@@ -50,6 +50,7 @@ from gan_lab.tracking import (
     open_tracker,
     recorded_run_id,
 )
+from gan_lab.tracking.local import LocalTracker
 from gan_lab.tracking.store import StoreUnreachable
 
 log = logging.getLogger(__name__)
@@ -367,6 +368,8 @@ class Run:
             outcome = replace(outcome, step=self.progress.step, metrics=scores)
         if self.tracker is None:
             if isinstance(outcome.exception, StoreUnreachable):  # said once, by the entry point
+                # kept in the run folder: a sweep counts it, its resume runs it into the store
+                LocalTracker(self.run_dir).finish(outcome)
                 return outcome
             try:
                 self.tracker = open_tracker(self.config.tracking, self.run_dir, self.info)
