@@ -234,13 +234,18 @@ def main() -> None:
         # The launcher gave up (joblib's TerminatedWorkerError: a worker was killed); the jobs
         # it ran are ended KILLED and the parent FAILED with their count, for a rerun to continue.
         why = f"the launcher stopped: {type(error).__name__}: {first_line(error)}"
-        current_sweep().abandon(why)
-        print(f"gan-lab: {why}; {current_sweep().failures() or 'no job finished'}", file=sys.stderr)
-        print("gan-lab: run it again with train.resume=auto to continue", file=sys.stderr)
+        sweep = current_sweep()
+        sweep.abandon(why)
+        if sweep.lost():  # it says the command that continues the sweep
+            print(f"gan-lab: {why}; {sweep.lost()}", file=sys.stderr)
+        else:
+            print(f"gan-lab: {why}; {sweep.failures() or 'no job finished'}", file=sys.stderr)
+            print(f"gan-lab: to continue: {sweep.resume_command}", file=sys.stderr)
         sys.exit(1)
 
-    failed = current_sweep().failures()
-    if failed:  # a sweep whose jobs did not all finish (tracked or not) is not a success
+    # a sweep whose store went away, or whose jobs did not all finish, is not a success
+    failed = current_sweep().lost() or current_sweep().failures()
+    if failed:
         print(f"gan-lab: {failed}", file=sys.stderr)
         sys.exit(1)
 

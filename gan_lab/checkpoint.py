@@ -9,17 +9,21 @@ with torch.load(weights_only=True), which loads tensors and plain data only.
 
 The run folder's checkpoints/ keeps last.pt (every train.checkpoint_every epochs and at the end),
 epoch_NNNN.pt beside it (train.keep_checkpoints, a hard link; only the newest train.keep_last
-of them where that is set) and best.pt (the lowest FID).
+of them where that is set) and best.pt (the lowest FID). writer.lock beside them is held by the
+one process that writes the run folder (one_writer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import io
 import os
 import random
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +33,14 @@ import torch
 
 from gan_lab.augment import Augment
 from gan_lab.config import TrainConfig
-from gan_lab.errors import GanLabError, first_line
+from gan_lab.errors import GanLabError, Refused, first_line
 from gan_lab.files import atomic_write
 from gan_lab.models.gan import Gan
 from gan_lab.sampling import Latents
 
 FORMAT = 2
 LAST, BEST = "last.pt", "best.pt"
+WRITER = "writer.lock"
 EMA = "generator_ema"
 RAW_SHOWN = "raw_shown"  # in best.pt only: its raw generator scored better than the average
 
@@ -193,6 +198,33 @@ def save(folder: Path, state: dict, name: str = LAST, keep_as: str | None = None
     return target
 
 
+@contextlib.contextmanager
+def one_writer(run_dir: Path) -> Iterator[None]:
+    """The run folder held by this process while the block runs; another process that would
+    write it (a second train.resume=auto of the folder) is refused in one line. An flock of
+    checkpoints/writer.lock rather than filelock's FileLock, which empties the file each time it
+    is opened: the file holds the holder's pid, for the refusal to name. A crash never leaves a
+    stale lock: the kernel drops an flock when its process ends in any way, kill -9 included,
+    so a lock is held exactly while the process of the pid in the file lives."""
+    path = Path(run_dir) / "checkpoints" / WRITER
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise Refused(
+                f"the run folder {run_dir} is being written by another process (pid {holder}): "
+                "wait for it to end, or give this run another hydra.run.dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _out_of_space(error: BaseException) -> bool:
     """ENOSPC, as Python says it or as torch's zip writer does: it checks each short write's
     position and raises RuntimeError("... unexpected pos N vs M") instead of the OSError."""
@@ -247,11 +279,11 @@ class Checkpoints:
         path = self.last if spec == "auto" else Path(spec) if spec else None
         if path is None or (spec == "auto" and not path.is_file()):
             return self.progress
-        try:
+        try:  # refused, not recorded: the record would be a new run beside the one resumed
             state = load(path)
+            self.progress = restore(state, self.gan, self.augment)
         except GanLabError as error:
-            raise GanLabError(f"{error}: check train.resume={spec}") from error
-        self.progress = restore(state, self.gan, self.augment)
+            raise Refused(f"{error}: check train.resume={spec}") from error
         self._rng = state["rng"]
         if path.resolve() == self.last.resolve():
             self.saved_step = self.progress.step

@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import time
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import torch
 
     from gan_lab.config import Config
+    from gan_lab.data.sources import Files
 
 log = logging.getLogger("gan_lab")
 
@@ -53,7 +55,7 @@ def _reach_store(source: str | None, tracking_uri: str | None) -> None:
 
         if run_id_of(source) is None:  # a checkpoint file: no store
             return
-    connect(tracking_uri)
+    connect(tracking_uri, write=False)  # a read-only store can be read
 
 
 def sample(args: argparse.Namespace) -> Path:
@@ -160,16 +162,26 @@ def evaluate(args: argparse.Namespace) -> dict[str, float]:
     return scores
 
 
-def _native_size(source: str) -> int:
-    """The size of the first image of a folder or ZIP (FID resizes from the native size)."""
-    from gan_lab.config import DataConfig
+def _image_files(source: str) -> Files:
+    """The image files of a folder or ZIP, checked in fid's words: the data set's own checks
+    name data.path, a key that `fid` does not have."""
     from gan_lab.data import sources
-    from gan_lab.data.datasets import located
+
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise GanLabError(f"{source} does not exist: give fid a folder or .zip file of images")
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise GanLabError(f"{source} is a file but not a ZIP archive: give a folder or a .zip")
+    files = sources.Files.open(path)
+    if not files.images:
+        raise GanLabError(f"no image files in {source} (PNG, JPEG, BMP, GIF, WebP, TIFF)")
+    return files
+
+
+def _native_size(files: Files) -> int:
+    """The size of the first image of a folder or ZIP (FID resizes from the native size)."""
     from gan_lab.data.preprocess import decode
 
-    files = sources.Files.open(located(DataConfig(name="folder", path=source)))
-    if not files.images:
-        raise GanLabError(f"no image files in {source}")
     height, width = decode(files.read(files.images[0].name), 3).shape[-2:]
     return max(height, width)
 
@@ -191,7 +203,8 @@ def fid(args: argparse.Namespace) -> dict[str, float]:
     )
     evaluators = []
     for source in (args.a, args.b):
-        size = args.size or _native_size(source)
+        files = _image_files(source)
+        size = args.size or _native_size(files)
         data = DataConfig(
             name="folder",
             path=source,

@@ -6,6 +6,12 @@ class GanLabError(Exception):
     """A problem with the user's input or environment, explained in one line."""
 
 
+class Refused(GanLabError):
+    """A run refused before it began (another process writes its folder, a checkpoint that
+    cannot be resumed, a deleted MLflow experiment): nothing is recorded, since the record would
+    be a new run beside the one that the folder names, or a write into another process's."""
+
+
 class ConfigError(GanLabError):
     """A config value that is out of range, of the wrong type, or inconsistent with another."""
 

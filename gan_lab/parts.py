@@ -49,7 +49,18 @@ def load_data(config: Config) -> Split:
             "choose a model preset for that image size, or set data.size / data.channels "
             "to match",
         )
-    return split(load_images(config.data, shape), config.data.holdout, config.data.seed)
+    data = split(load_images(config.data, shape), config.data.holdout, config.data.seed)
+    left, batch = len(data.train.images), config.train.batch_size
+    total = left + len(data.indices)
+    if left < batch <= total:  # the hold-out's doing: said here, where both counts are known
+        raise ConfigError(
+            "data.holdout",
+            config.data.holdout,
+            f"at most {total - batch}: the data set has {total} images, and holding out "
+            f"{config.data.holdout} leaves {left} to train on, fewer than "
+            f"train.batch_size={batch}",
+        )
+    return data
 
 
 def build_networks(

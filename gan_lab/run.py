@@ -25,14 +25,14 @@ import yaml
 
 from gan_lab import tags as tag
 from gan_lab.augment import Augment
-from gan_lab.checkpoint import BEST, Checkpoints, Progress
+from gan_lab.checkpoint import BEST, Checkpoints, Progress, one_writer
 from gan_lab.config import Config
 from gan_lab.config.choices import MetricsName
 from gan_lab.data import cache_dir
 from gan_lab.data.datasets import DataSet
 from gan_lab.data.split import Split
 from gan_lab.devices import native_bf16, resolve_device, resolve_precision
-from gan_lab.errors import GanLabError, RunDiverged, Terminated
+from gan_lab.errors import GanLabError, Refused, RunDiverged, Terminated
 from gan_lab.files import atomic_write
 from gan_lab.loop import LoopSettings, TrainStep, fit, last_step
 from gan_lab.metrics.scores import REFERENCE, SAMPLES
@@ -51,6 +51,7 @@ from gan_lab.tracking import (
     open_tracker,
     recorded_run_id,
 )
+from gan_lab.tracking.local import LocalTracker
 from gan_lab.tracking.store import StoreUnreachable
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,19 @@ def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> Outcome:
     they stop the process, a sweep's too. Every other ending is returned."""
     job = Run(config, Path(run_dir), info or RunInfo())
     try:
+        with one_writer(job.run_dir):
+            return _run(job)
+    except Refused as error:  # before the run began: nothing to record (see Refused)
+        return _failed(Reason.ERROR, error)
+
+
+def _run(job: Run) -> Outcome:
+    """run()'s body, with the run folder held: every ending recorded once."""
+    try:
         with sigterm_handled(job.termination):
             outcome = job.execute()
+    except Refused:
+        raise
     except KeyboardInterrupt:
         job.record(Outcome(Status.KILLED, reason=Reason.INTERRUPTED, error="Ctrl-C"))
         raise
@@ -369,6 +381,8 @@ class Run:
             outcome = replace(outcome, step=self.progress.step, metrics=scores)
         if self.tracker is None:
             if isinstance(outcome.exception, StoreUnreachable):  # said once, by the entry point
+                # kept in the run folder: a sweep counts it, its resume runs it into the store
+                LocalTracker(self.run_dir).finish(outcome)
                 return outcome
             try:
                 self.tracker = open_tracker(self.config.tracking, self.run_dir, self.info)

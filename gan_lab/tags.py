@@ -29,6 +29,9 @@ SWEEP_OVERRIDES = "gan_lab.sweep_overrides"  # the sweep's command line
 SWEEPER = "gan_lab.sweeper"
 LAUNCHER = "gan_lab.launcher"
 SUMMARY = "gan_lab.summary"  # "3 finished, 1 pruned" when the sweep ends
+# A search's parent: a digest of its study's storage and name, by which a search run again finds
+# the parent to continue (and with it, STUDY: the study's name)
+STUDY_KEY = "gan_lab.study_key"
 
 # Written by gan_lab 0.1 in place of OUTCOME; read so that old runs keep their endings
 LEGACY_STOPPED_EARLY = "gan_lab.stopped_early"  # a pruned trial

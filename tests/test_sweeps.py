@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 
 from gan_lab import tags
 from gan_lab.config import SWEEPS_DIR, compose
+from gan_lab.outcome import outcome_of
 from gan_lab.report import as_override, report, varying_params
 from tests.helpers.cli import run_cli
 from tests.helpers.metrics import stand_in_metrics
@@ -161,6 +162,7 @@ def test_a_killed_joblib_worker_leaves_no_run_running_and_the_sweep_fails(tmp_pa
     process = subprocess.Popen(
         [sys.executable, "-m", "gan_lab", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
         + ["optim.lr=1e-4,2e-4,3e-4", *TINY_SWEEP, "train.epochs=50", "tracking=mlflow"]
+        + ["tracking.log_every=1"]
         + [f"tracking.uri={store}", "tracking.log_model=false", f"hydra.sweep.dir={sweep}"],
         cwd=tmp_path,
         env=env,
@@ -187,3 +189,9 @@ def test_a_killed_joblib_worker_leaves_no_run_running_and_the_sweep_fails(tmp_pa
     parent = next(r for r in runs if r.data.tags.get(tags.KIND) == "sweep")
     assert parent.info.status == ("FAILED" if signal_number == signal.SIGKILL else "KILLED")
     assert "killed" in parent.data.tags[tags.SUMMARY]
+    assert "failed" not in parent.data.tags[tags.SUMMARY]  # a started job is killed, not failed
+    killed = [r for r in runs if r.info.status == "KILLED" and r is not parent]
+    for record in killed:  # at the step it reached, as its logged metrics say
+        logged = [m.step for m in client.get_metric_history(record.info.run_id, "g_loss")]
+        assert outcome_of(record).step == max(logged, default=0)
+    assert any(outcome_of(record).step > 0 for record in killed)

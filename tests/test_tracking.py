@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
 import sys
 import time
@@ -408,3 +409,82 @@ def test_every_command_that_reads_the_store_fails_fast_where_nothing_listens(tmp
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"gan-lab: error: cannot reach the tracking store at {uri} (")
+
+
+def _deleted_experiment(store: str, name: str = "gone") -> str:
+    client = MlflowClient(store)
+    experiment = client.create_experiment(name)
+    client.delete_experiment(experiment)
+    return experiment
+
+
+@pytest.mark.parametrize("sweep", [[], ["-m", "optim.lr=1e-4,2e-4"]], ids=["run", "sweep"])
+def test_a_deleted_experiment_is_one_line_with_both_ways_out_before_any_job(
+    store, tmp_path, monkeypatch, capsys, sweep
+):
+    """MLflow keeps a deleted experiment's name and refuses runs in it: one line, exit 2, no run
+    opened, and for a sweep no parent and no job."""
+    from mlflow.entities import ViewType
+
+    from tests.helpers.cli import run_cli
+
+    experiment = _deleted_experiment(store)
+    capsys.readouterr()  # MLflow's own lines as it created the store
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(
+            monkeypatch,
+            *sweep,
+            *with_defaults("tracking=mlflow", f"tracking.uri={store}", "tracking.experiment=gone"),
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        )
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2
+    assert line.startswith("gan-lab: error: MLflow experiment 'gone' is deleted in sqlite:///")
+    assert f"mlflow experiments restore --experiment-id {experiment})" in line
+    assert line.endswith("or choose another tracking.experiment")
+    assert MlflowClient(store).search_runs([experiment], run_view_type=ViewType.ALL) == []
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.fixture
+def read_only():
+    """Makes a folder read-only for this process: by its mode, or where the tests run as root
+    (whom modes do not stop) by the immutable attribute."""
+    made: list = []
+
+    def make(folder: Path) -> None:
+        if os.geteuid() != 0:
+            folder.chmod(0o555)
+        elif subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+            pytest.skip("cannot make a folder read-only here (chattr +i)")
+        made.append(folder)
+
+    yield make
+    for folder in made:
+        if os.geteuid() != 0:
+            folder.chmod(0o755)
+        else:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_a_read_only_sqlite_store_is_said_to_be_read_only(tiny_config, tmp_path, read_only):
+    folder = tmp_path / "store"
+    folder.mkdir()
+    store = f"sqlite:///{folder / 'mlflow.db'}"
+    MlflowClient(store).search_experiments()  # the store exists
+    read_only(folder)
+    outcome = run(tiny_config("tracking=mlflow", f"tracking.uri={store}"), tmp_path / "run")
+    assert outcome.status == Status.FAILED and outcome.user_error
+    assert outcome.error.startswith(f"the tracking store {store} is read-only")
+    assert "start the tracking server" not in outcome.error
+
+
+def test_a_damaged_last_pt_under_resume_auto_opens_no_run(tiny_config, store, tmp_path):
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "last.pt").write_bytes(b"torn")
+    config = tiny_config("tracking=mlflow", f"tracking.uri={store}", "train.resume=auto")
+    outcome = run(config, tmp_path / "run")
+    assert outcome.status == Status.FAILED and outcome.user_error
+    assert "cannot be read" in outcome.error and outcome.error.endswith("train.resume=auto")
+    assert not (tmp_path / "mlflow.db").exists()  # refused before the store was opened

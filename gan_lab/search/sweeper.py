@@ -37,6 +37,7 @@ from gan_lab.errors import GanLabError
 from gan_lab.outcome import Outcome, Reason, Status
 from gan_lab.search.space import parse_space
 from gan_lab.search.trial import MLFLOW_RUN, SETTINGS, build, open_storage, plain
+from gan_lab.tracking.sweep_callback import current_sweep
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,18 @@ TRIAL_STATE = {
     Status.FAILED: TrialState.FAIL,
     Status.KILLED: TrialState.FAIL,
 }
+# How each state of a study's trials counts in the search's summary (waiting ones do not).
+TRIAL_STATUS = {
+    TrialState.COMPLETE: Status.FINISHED,
+    TrialState.PRUNED: Status.PRUNED,
+    TrialState.FAIL: Status.FAILED,
+    TrialState.RUNNING: Status.RUNNING,  # another search's, on a database server
+}
 
 
-def requeue_interrupted(study: optuna.Study) -> int:
+def requeue_interrupted(study: optuna.Study) -> list[int]:
     """Trials left RUNNING by an interrupted invocation end FAIL and are asked again, first.
-    Returns how many. Where the storage keeps heartbeats (a database server, which another
+    Returns their numbers. Where the storage keeps heartbeats (a database server, which another
     search may be driving now), only trials whose heartbeat stopped count as interrupted;
     elsewhere only one sweeper drives a study at a time (its lock), so every RUNNING one does."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -101,7 +109,7 @@ def requeue_interrupted(study: optuna.Study) -> int:
             study.tell(trial.number, state=TrialState.FAIL)
     for trial in stale:
         study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
-    return len(stale)
+    return [trial.number for trial in stale]
 
 
 def _beats(study: optuna.Study) -> bool:
@@ -133,6 +141,16 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     finally:
         stop.set()
         beating.join()
+
+
+def trial_counts(study: optuna.Study) -> dict[Status, int]:
+    """The study's trials by how they ended, every invocation's (an interrupted trial FAIL)."""
+    counts: dict[Status, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state in TRIAL_STATUS:
+            status = TRIAL_STATUS[trial.state]
+            counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -237,8 +255,10 @@ class OptunaSweeper(Sweeper):
             conf.study_name,
             spec,
             todo,
-            f" ({requeued} interrupted ones again)" if requeued else "",
+            f" ({len(requeued)} interrupted ones again)" if requeued else "",
         )
+        # every check passed: the search's parent run now (a refused search leaves none)
+        current_sweep().open_search(conf.study_name, spec, requeued)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -271,6 +291,7 @@ class OptunaSweeper(Sweeper):
                 for future in [pool.submit(slot) for _ in range(conf.n_jobs)]:
                     future.result()
         self._summarise(study, sweep_dir)
+        current_sweep().counts = trial_counts(study)  # the parent's summary: the study's truth
         return results
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, job: JobReturn) -> None:

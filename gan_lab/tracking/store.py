@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gan_lab.errors import GanLabError, first_line
+from gan_lab.errors import GanLabError, Refused, first_line
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -24,7 +24,8 @@ HTTP_SETTINGS = {
 
 
 class StoreUnreachable(GanLabError):
-    """The tracking store did not answer (or could not be opened): said once, in one line."""
+    """The tracking store did not answer, or cannot be opened or written: said once, in one
+    line."""
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -63,12 +64,32 @@ def _quiet(uri: str) -> None:
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
-def connect(uri: str | None) -> MlflowClient:
+def _refuse_read_only(uri: str) -> None:
+    """A sqlite store that cannot be written (its file, or the folder where sqlite keeps its
+    journal and gan_lab its lock) is said to be read-only, before MLflow's write fails with a
+    traceback of SQL."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///"))
+    blocked = next(
+        (p for p in (path, path.parent) if p.exists() and not os.access(p, os.W_OK)), None
+    )
+    if blocked is not None:
+        raise StoreUnreachable(
+            f"the tracking store {uri} is read-only ({blocked} cannot be written): make it "
+            "writable, give tracking.uri a store that can be written, or run with tracking=none"
+        )
+
+
+def connect(uri: str | None, write: bool = True) -> MlflowClient:
     """A client of the store at `uri` (resolved as resolve_uri does), checked now: created (and
-    migrated) if it is new, one process at a time. Every command that talks to the store comes
-    here first, so that a store that does not answer is one line within seconds."""
+    migrated) if it is new, one process at a time; one that will be written (`write`) must be
+    writable. Every command that talks to the store comes here first, so that a store that
+    does not answer is one line within seconds."""
     uri = resolve_uri(uri)
     _quiet(uri)
+    if write:
+        _refuse_read_only(uri)
     from mlflow import MlflowClient
 
     try:
@@ -96,6 +117,7 @@ def experiment_id(client: MlflowClient, name: str) -> str:
 
     found = client.get_experiment_by_name(name)
     if found is not None:
+        _refuse_deleted(client, found)
         return found.experiment_id
     try:
         return client.create_experiment(name)
@@ -104,6 +126,16 @@ def experiment_id(client: MlflowClient, name: str) -> str:
         if found is None:
             raise
         return found.experiment_id
+
+
+def _refuse_deleted(client: MlflowClient, experiment) -> None:
+    """MLflow keeps a deleted experiment's name, and refuses new runs in it (with a traceback)."""
+    if experiment.lifecycle_stage == "deleted":
+        raise Refused(
+            f"MLflow experiment {experiment.name!r} is deleted in {client.tracking_uri}: restore "
+            f"it (MLFLOW_TRACKING_URI={client.tracking_uri} mlflow experiments restore "
+            f"--experiment-id {experiment.experiment_id}), or choose another tracking.experiment"
+        )
 
 
 def store_errors() -> tuple[type[BaseException], ...]:

@@ -1,16 +1,22 @@
 """The Hydra callback that gives a multirun one MLflow parent run.
 
 Before any job starts it opens the store once (MLflow's sqlite store, created by several
-processes at once, races in its schema migration and can stay broken), creates the experiment
-and the parent run, and passes the store's absolute URI, the parent run id and a sweep id to
-every job through the environment, which every launcher hands down to its jobs. When the sweep
-ends it tallies the children and ends the parent with a summary.
+processes at once, races in its schema migration and can stay broken), checks the experiment,
+creates or continues the parent run, and passes the store's absolute URI, the parent run id and
+a sweep id to every job through the environment, which every launcher hands down to its jobs. A
+search's parent waits for its sweeper (open_search): a search that its sweeper refuses leaves no
+parent, and a search run again continues its study's. When the sweep ends it tallies the jobs
+and ends the parent with a summary; where the store stopped answering, the jobs' own records
+(outcome.json) say how they ended, and the resume command repairs the store's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shlex
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +28,10 @@ from gan_lab import tags
 from gan_lab.config.choices import TrackerName
 from gan_lab.errors import GanLabError
 from gan_lab.outcome import MLFLOW_STATUS, Outcome, Reason, Status, outcome_of
-from gan_lab.tracking import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV
+from gan_lab.overrides import key_of
+from gan_lab.tracking.factory import recorded_run_id
+from gan_lab.tracking.store import describe, store_errors
+from gan_lab.tracking.tracker import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +53,68 @@ class SweepRecord:
 
     search: bool = False  # a search's failed trials are part of searching: its exit stays 0
     sweep_dir: Path | None = None
+    resume_command: str = ""  # the command that continues the sweep (train.resume=auto)
     client: Any = None
+    uri: str = ""
+    experiment_id: str | None = None
+    parent_tags: dict[str, str] = field(default_factory=dict)  # of a parent not yet created
+    parent_name: str = "sweep"
     parent_run_id: str | None = None  # None once the parent is ended (or with tracking=none)
     counts: dict[Status, int] = field(default_factory=dict)  # jobs per status, at the end
     where: str = ""  # where the jobs' records are: the sweep folder or the parent run
     open: bool = False  # launched and not ended: on_multirun_end has not run
+    store_lost: str | None = None  # the store's error, where it stopped answering
+
+    def open_parent(self, earlier: str | None = None) -> None:
+        """The parent run: the newest parent run that the filter `earlier` matches, continued
+        (running again, without its old outcome), else a new one; handed down to the jobs."""
+        client, parent = self.client, None
+        if earlier is not None:
+            found = client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{tags.KIND}` = 'sweep' and {earlier}",
+                order_by=["attributes.start_time DESC"],
+                max_results=1,
+            )
+            parent = found[0].info.run_id if found else None
+        if parent is not None:
+            client.update_run(parent, status="RUNNING")
+            if tags.OUTCOME in found[0].data.tags:
+                client.delete_tag(parent, tags.OUTCOME)
+            log.info("continuing the sweep's MLflow run %s", parent)
+        else:
+            from gan_lab.tracking.mlflow_tracker import run_name_of
+
+            name = run_name_of(self.parent_name)
+            created = client.create_run(self.experiment_id, run_name=name, tags=self.parent_tags)
+            parent = created.info.run_id
+        self.parent_run_id, self.where = parent, f"MLflow run {parent}"
+        os.environ[PARENT_RUN_ENV] = parent
+        log.info("MLflow sweep run %s in %s", parent, self.uri)
+
+    def open_search(self, study: str, storage: str, interrupted: list[int]) -> None:
+        """A search's parent, once its sweeper has accepted it: its study's (a search run again,
+        after a kill -9 too, continues it). The runs of the `interrupted` trials (a search that
+        died left them RUNNING; the study runs them again) end KILLED at the step they reached."""
+        if self.client is None:  # tracking=none
+            return
+        key = hashlib.sha256(f"{storage}\n{study}".encode()).hexdigest()[:16]
+        self.parent_tags |= {tags.STUDY: study, tags.STUDY_KEY: key}
+        self.open_parent(f"tags.`{tags.STUDY_KEY}` = '{key}'")
+        numbers = {str(n) for n in interrupted}
+        for child in _children(self.client, self.parent_run_id):
+            running = outcome_of(child).status == Status.RUNNING
+            if running and child.data.tags.get(tags.TRIAL) in numbers:
+                self.end_killed(child, "the search's process ended first; the trial runs again")
+
+    def end_killed(self, run: Any, why: str) -> None:
+        """End a job's run that its process left RUNNING: KILLED, at the step it reached as far
+        as the store knows: the last step of its g_loss (logged every tracking.log_every)."""
+        history = self.client.get_metric_history(run.info.run_id, "g_loss")
+        step = max((m.step for m in history), default=0)
+        killed = Outcome(Status.KILLED, reason=Reason.ERROR, error=why, step=step)
+        self.client.set_tag(run.info.run_id, tags.OUTCOME, killed.to_json())
+        self.client.set_terminated(run.info.run_id, MLFLOW_STATUS[Status.KILLED])
 
     def close(self, outcome: Outcome, summary: str) -> None:
         """End the parent run as `outcome` says (its MLflow status and the gan_lab.outcome tag,
@@ -63,28 +129,45 @@ class SweepRecord:
         except Exception as error:
             log.error("the sweep's MLflow run %s could not be ended: %s", parent, error)
 
-    def started(self) -> int:
-        """How many jobs the launcher started: the job folders Hydra made in the sweep folder."""
-        return len(job_folders(self.sweep_dir)) if self.sweep_dir else 0
+    def tally(self, unrecorded: Status, children: list[Any] | None = None) -> dict[Status, int]:
+        """How the sweep's jobs ended: as their runs' outcomes say (`children`: the parent's
+        runs, read from the store unless given), and for each job folder of this sweep with no
+        run among them, its outcome.json, else `unrecorded` (its process left no record: FAILED
+        when the sweep ended, KILLED when its launcher gave up)."""
+        if children is None:
+            children = _children(self.client, self.parent_run_id) if self.parent_run_id else []
+        counts = Counter(outcome_of(child).status for child in children)
+        runs = {child.info.run_id for child in children}
+        for folder in job_folders(self.sweep_dir) if self.sweep_dir else []:
+            if recorded_run_id(folder) not in runs:
+                counts[local_status(folder, unrecorded)] += 1
+        return dict(counts)
+
+    def lose_store(self, error: BaseException, unrecorded: Status) -> None:
+        """The store stopped answering: the jobs' own records (outcome.json) are counted, and
+        the parent is left for the resume command to continue."""
+        self.store_lost = describe(error)
+        self.counts = self.counts or self.tally(unrecorded, children=[])
+        self.parent_run_id = None
 
     def abandon(self, why: str, status: Status = Status.FAILED) -> None:
         """End a sweep that its launcher gave up on (a worker killed by the OOM killer or a
         signal: joblib's pool cannot go on without it): every job run still RUNNING ends
-        KILLED with `why`, and the parent `status` (FAILED; KILLED for a signal) with the count
-        of its jobs."""
+        KILLED with `why` at the step it reached, a started job without a run counts KILLED,
+        and the parent ends `status` (FAILED; KILLED for a signal) with the count of its jobs."""
         if self.parent_run_id is None:
-            if self.sweep_dir is not None:
-                self.counts = folder_status_counts(self.sweep_dir)
+            if self.store_lost is None:
+                self.counts = self.tally(Status.KILLED)
             return
-        killed = Outcome(Status.KILLED, reason=Reason.ERROR, error=why)
         try:
-            for child in _children(self.client, self.parent_run_id):
+            children = _children(self.client, self.parent_run_id)
+            for child in children:
                 if outcome_of(child).status == Status.RUNNING:
-                    self.client.set_tag(child.info.run_id, tags.OUTCOME, killed.to_json())
-                    self.client.set_terminated(child.info.run_id, MLFLOW_STATUS[Status.KILLED])
-            self.counts = child_status_counts(self.client, self.parent_run_id, self.started())
-        except Exception as error:  # the store itself may be what failed
-            log.error("the sweep's job runs could not be ended: %s", error)
+                    self.end_killed(child, why)
+            self.counts = self.tally(Status.KILLED)
+        except store_errors() as error:
+            self.lose_store(error, Status.KILLED)
+            return
         summary = f"stopped: {why}; jobs: {count_summary(self.counts) or 'none'}"
         self.close(Outcome(status, reason=Reason.ERROR, error=why), summary)
 
@@ -97,6 +180,17 @@ class SweepRecord:
         return (
             f"{bad} of {sum(self.counts.values())} jobs of the sweep did not finish "
             f"({count_summary(self.counts)}): see {self.where}"
+        )
+
+    def lost(self) -> str | None:
+        """The line for a sweep whose store stopped answering, or None."""
+        if self.store_lost is None:
+            return None
+        return (
+            f"the tracking store {self.uri} stopped answering during the sweep "
+            f"({self.store_lost}): its jobs ({count_summary(self.counts) or 'none'}) are "
+            "recorded in their folders (outcome.json), not all in MLflow; once the store "
+            f"answers, replay them into it with: {self.resume_command}"
         )
 
 
@@ -114,98 +208,85 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         global _current
+        hydra = config.hydra  # HydraConfig.get() is not set yet when a multirun starts
         _current = record = SweepRecord(
-            search=config.hydra.runtime.choices["hydra/sweeper"] == "gan_lab_optuna",
-            sweep_dir=Path(str(config.hydra.sweep.dir)),
+            search=hydra.runtime.choices["hydra/sweeper"] == "gan_lab_optuna",
+            sweep_dir=Path(str(hydra.sweep.dir)),
+            resume_command=resume_command(config),
         )
         record.where, record.open = str(record.sweep_dir), True
         if config.tracking.name != TrackerName.MLFLOW:
             return
-        from gan_lab.tracking.mlflow_tracker import connect, resolve_uri
+        from gan_lab.tracking.store import connect, experiment_id, resolve_uri
 
-        uri = resolve_uri(config.tracking.uri)
+        record.uri = uri = resolve_uri(config.tracking.uri)
         try:
             record.client = connect(uri)  # creates and migrates a new store here, once
+            record.experiment_id = experiment_id(record.client, config.tracking.experiment)
         except GanLabError as error:  # before any job: the sweep stops here, in one line
             raise SweepRefused(error) from error
-        hydra = config.hydra  # HydraConfig.get() is not set yet when a multirun starts
         sweep_id, swept = str(hydra.sweep.dir), swept_keys(config)
-        record.parent_run_id = (
-            _reopened_parent(record.client, config, sweep_id) if config.train.resume else None
-        ) or _new_parent(record.client, config, sweep_id, swept)
-        record.where = f"MLflow run {record.parent_run_id}"
-        handed_down = {
-            "MLFLOW_TRACKING_URI": uri,
-            PARENT_RUN_ENV: record.parent_run_id,
-            SWEEP_ID_ENV: sweep_id,
-            SWEPT_ENV: ",".join(swept),
-        }
-        self.saved_env = {key: os.environ.get(key) for key in handed_down}
-        os.environ.update(handed_down)
-        log.info("MLflow sweep run %s in %s", record.parent_run_id, uri)
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        record = _current
-        record.open = False
-        if record.parent_run_id is None:  # untracked: the jobs' outcome.json files say
-            if record.sweep_dir is not None:
-                record.counts = folder_status_counts(record.sweep_dir)
-            return
-        parent = record.parent_run_id
-        record.counts = counts = child_status_counts(record.client, parent, record.started())
-        total, summary = sum(counts.values()), count_summary(counts)
-        record.client.log_metric(parent, "jobs", total)
-        for status, count in counts.items():
-            record.client.log_metric(parent, f"jobs_{status.lower()}", count)
-        # the sweep ran to its end: FINISHED, whatever its jobs did (the summary counts them)
-        record.close(Outcome(Status.FINISHED), summary or "no jobs")
-        log.info("sweep finished: %d jobs (%s); MLflow run %s", total, summary, parent)
-        for key, value in self.saved_env.items():  # as it was before the sweep
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _new_parent(client: Any, config: DictConfig, sweep_id: str, swept: list[str]) -> str:
-    from gan_lab.tracking.mlflow_tracker import experiment_id, run_name_of
-
-    hydra = config.hydra
-    parent = client.create_run(
-        experiment_id(client, config.tracking.experiment),
-        run_name=run_name_of(f"sweep {', '.join(swept)}" if swept else "sweep"),
-        tags={
+        record.parent_name = f"sweep {', '.join(swept)}" if swept else "sweep"
+        record.parent_tags = {
             tags.KIND: "sweep",
             tags.SWEEP_ID: sweep_id,
             tags.SWEEP_OVERRIDES: " ".join(hydra.overrides.task),
             tags.SWEEPER: str(hydra.runtime.choices["hydra/sweeper"]),
             tags.LAUNCHER: str(hydra.runtime.choices["hydra/launcher"]),
             tags.SWEPT: ",".join(swept),
-        },
-    )
-    return parent.info.run_id
+        }
+        handed_down = {
+            "MLFLOW_TRACKING_URI": uri,
+            SWEEP_ID_ENV: sweep_id,
+            SWEPT_ENV: ",".join(swept),
+        }
+        self.saved_env = {key: os.environ.get(key) for key in [*handed_down, PARENT_RUN_ENV]}
+        os.environ.update(handed_down)
+        if not record.search:  # a search's parent: once its sweeper accepts it (open_search)
+            same_folder = f"tags.`{tags.SWEEP_ID}` = '{sweep_id}'"
+            record.open_parent(same_folder if config.train.resume else None)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        record = _current
+        record.open = False
+        self.restore_env()
+        if record.parent_run_id is None:  # untracked: the jobs' outcome.json files say
+            record.counts = record.counts or record.tally(Status.FAILED)
+            return
+        parent = record.parent_run_id
+        try:  # a search's counts are its study's (the sweeper's)
+            record.counts = counts = record.counts or record.tally(Status.FAILED)
+            record.client.log_metric(parent, "jobs", sum(counts.values()))
+            for status, count in counts.items():
+                record.client.log_metric(parent, f"jobs_{status.lower()}", count)
+        except store_errors() as error:
+            record.lose_store(error, Status.FAILED)
+            return
+        summary = count_summary(counts)
+        # the sweep ran to its end: FINISHED, whatever its jobs did (the summary counts them)
+        record.close(Outcome(Status.FINISHED), summary or "no jobs")
+        log.info(
+            "sweep finished: %d jobs (%s); MLflow run %s", sum(counts.values()), summary, parent
+        )
+
+    def restore_env(self) -> None:
+        """The environment as it was before the sweep."""
+        for key, value in self.saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
-def _reopened_parent(client: Any, config: DictConfig, sweep_id: str) -> str | None:
-    """A resumed sweep (train.resume, the same sweep folder) continues its parent run: the
-    newest one of that folder, running again and without its old outcome."""
-    found = client.get_experiment_by_name(config.tracking.experiment)
-    if found is None:
-        return None
-    parents = client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.`{tags.KIND}` = 'sweep' and tags.`{tags.SWEEP_ID}` = '{sweep_id}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not parents:
-        return None
-    run = parents[0]
-    client.update_run(run.info.run_id, status="RUNNING")
-    if tags.OUTCOME in run.data.tags:
-        client.delete_tag(run.info.run_id, tags.OUTCOME)
-    log.info("continuing the sweep's MLflow run %s", run.info.run_id)
-    return run.info.run_id
+def resume_command(config: DictConfig) -> str:
+    """The command that continues this sweep where it stopped: its own overrides (Hydra's and
+    the job's), with train.resume=auto in the same sweep folder."""
+    hydra = config.hydra
+    given = [*hydra.overrides.hydra, *hydra.overrides.task]
+    replaced = ("train.resume", "hydra.sweep.dir", "hydra.mode")
+    kept = [shlex.quote(o) for o in given if key_of(o) not in replaced]
+    folder = shlex.quote(f"hydra.sweep.dir={Path(str(hydra.sweep.dir)).resolve()}")
+    return " ".join(["python -m gan_lab -m", *kept, "train.resume=auto", folder])
 
 
 def count_summary(counts: dict[Status, int]) -> str:
@@ -213,17 +294,12 @@ def count_summary(counts: dict[Status, int]) -> str:
     return ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
 
 
-def folder_status_counts(sweep_dir: Path) -> dict[Status, int]:
-    """How the jobs of an untracked sweep ended, from their outcome.json files; a job folder
-    without one (its worker died before it could say) counts as RUNNING: not ended."""
+def local_status(folder: Path, unrecorded: Status) -> Status:
+    """How a job ended as its folder's outcome.json says, else `unrecorded`."""
     from gan_lab.tracking.local import OUTCOME_FILE
 
-    counts: dict[Status, int] = {}
-    for folder in job_folders(sweep_dir):
-        path = folder / OUTCOME_FILE
-        status = Outcome.from_json(path.read_text()).status if path.is_file() else Status.RUNNING
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+    path = folder / OUTCOME_FILE
+    return Outcome.from_json(path.read_text()).status if path.is_file() else unrecorded
 
 
 def job_folders(sweep_dir: Path) -> list[Path]:
@@ -243,19 +319,6 @@ def swept_keys(config: DictConfig) -> list[str]:
         if override.is_sweep_override() and override.get_key_element() not in keys:
             keys.append(override.get_key_element())
     return keys
-
-
-def child_status_counts(client: Any, parent_run_id: str, started: int = 0) -> dict[Status, int]:
-    """How many of the sweep's runs ended each way, as their outcome records say; of `started`
-    jobs, those with no run (they failed before they reached the store) count as FAILED."""
-    children = _children(client, parent_run_id)
-    counts: dict[Status, int] = {}
-    for child in children:
-        status = outcome_of(child).status
-        counts[status] = counts.get(status, 0) + 1
-    if started > len(children):
-        counts[Status.FAILED] = counts.get(Status.FAILED, 0) + started - len(children)
-    return counts
 
 
 def _children(client: Any, parent_run_id: str) -> list[Any]:
