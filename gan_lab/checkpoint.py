@@ -9,8 +9,8 @@ with torch.load(weights_only=True), which loads tensors and plain data only.
 
 The run folder's checkpoints/ keeps last.pt (every train.checkpoint_every epochs and at the end),
 epoch_NNNN.pt beside it (train.keep_checkpoints, a hard link; only the newest train.keep_last
-of them where that is set) and best.pt (the lowest FID). writer.lock beside them is held by the
-one process that writes the run folder (one_writer).
+of them where that is set) and best.pt (the lowest FID). .writer.lock in the run folder, beside
+checkpoints/, is held by the one process that writes the run folder (one_writer).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from gan_lab.sampling import Latents
 
 FORMAT = 2
 LAST, BEST = "last.pt", "best.pt"
-WRITER = "writer.lock"
+WRITER = ".writer.lock"  # in the run folder: checkpoints/ holds checkpoints only
 EMA = "generator_ema"
 RAW_SHOWN = "raw_shown"  # in best.pt only: its raw generator scored better than the average
 
@@ -202,11 +202,11 @@ def save(folder: Path, state: dict, name: str = LAST, keep_as: str | None = None
 def one_writer(run_dir: Path) -> Iterator[None]:
     """The run folder held by this process while the block runs; another process that would
     write it (a second train.resume=auto of the folder) is refused in one line. An flock of
-    checkpoints/writer.lock rather than filelock's FileLock, which empties the file each time it
-    is opened: the file holds the holder's pid, for the refusal to name. A crash never leaves a
-    stale lock: the kernel drops an flock when its process ends in any way, kill -9 included,
-    so a lock is held exactly while the process of the pid in the file lives."""
-    path = Path(run_dir) / "checkpoints" / WRITER
+    the run folder's .writer.lock rather than filelock's FileLock, which empties the file each
+    time it is opened: the file holds the holder's pid, for the refusal to name. A crash never
+    leaves a stale lock: the kernel drops an flock when its process ends in any way, kill -9
+    included, so a lock is held exactly while the process of the pid in the file lives."""
+    path = Path(run_dir) / WRITER
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
     try:
