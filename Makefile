@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench ui dashboard docker-build docker-up clean gpu-wheels
+.PHONY: install run test lint format bench docs ui dashboard docker-build docker-up clean gpu-wheels
 
 # MLflow's own local default store, at the project root: runs from `make run` and sweeps land here.
 MLFLOW_URI ?= sqlite:///$(CURDIR)/mlflow.db
@@ -71,8 +71,13 @@ docker-up:
 bench: install
 	$(PY) benchmarks/train_throughput.py
 
+# The documentation site (MkDocs, Material theme) from docs/ into site/: any warning, a broken link
+# or anchor included, fails the build. Open site/index.html.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf outputs multirun .pytest_cache .ruff_cache  # MLflow's store and studies/ stay
+	rm -rf outputs multirun site .pytest_cache .ruff_cache  # MLflow's store and studies/ stay
 
 # Wheels for the one-shot GPU check on a machine whose Python (3.12) has torch but not Hydra,
 # Optuna or torch-fidelity: benchmarks/gpu_check.sh installs what it finds in .whl/.
