@@ -98,6 +98,22 @@ def environment_tags(device: torch.device) -> dict[str, str]:
     return found
 
 
+def placement_tags() -> dict[str, str]:
+    """Where a job of a cluster runs, told anew each time its run opens (a requeued job runs
+    again, maybe elsewhere): SLURM's job and how many times SLURM requeued it, Ray's node."""
+    import sys
+
+    found = {}
+    if "SLURM_JOB_ID" in os.environ:
+        array = (os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID"))
+        found[tags.SLURM_JOB] = "_".join(array) if all(array) else os.environ["SLURM_JOB_ID"]
+        found[tags.REQUEUES] = os.environ.get("SLURM_RESTART_COUNT", "0")
+    ray = sys.modules.get("ray")  # imported and initialised in a Ray worker only
+    if ray is not None and ray.is_initialized():
+        found[tags.RAY_NODE] = ray.get_runtime_context().get_node_id()
+    return found
+
+
 def record_untyped(cfg: Any, run_dir: Path, info: RunInfo, outcome: Outcome) -> None:
     """The record of a sweep's job whose config could not be typed (an invalid value in one of
     the sweep's values): its tracker opened from the config's tracking keys, its params as
