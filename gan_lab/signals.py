@@ -18,6 +18,12 @@ log = logging.getLogger(__name__)
 WARNING = signal.SIGUSR2  # SLURM's `--signal` as submitit asks for it (`signal_delay_s` ahead)
 
 
+def slurm_job() -> str | None:
+    """This process's SLURM job as squeue and submitit name it ("1234_0" in an array), if any."""
+    array = (os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID"))
+    return "_".join(array) if all(array) else os.environ.get("SLURM_JOB_ID")
+
+
 class Termination:
     """The handler of SIGTERM (and of SIGUSR2 where submitit wants it). Arriving during a
     training step, it takes effect when the step ends (used as `with termination:` around each
@@ -48,8 +54,7 @@ class Termination:
         name = signal.Signals(self.signum).name
         if self.signum == WARNING:
             return f"{name} (SLURM's time limit or preemption)"
-        if "SLURM_JOB_ID" in os.environ:
-            job = os.environ["SLURM_JOB_ID"]
+        if job := slurm_job():
             return f"{name} from SLURM (job {job}: scancel, a time limit or a requeue)"
         return name
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gan_lab import tags
 from gan_lab.config.choices import TrackerName
+from gan_lab.signals import slurm_job
 from gan_lab.tracking.tracker import (
     PARENT_RUN_ENV,
     RUN_ID_FILE,
@@ -104,9 +105,8 @@ def placement_tags() -> dict[str, str]:
     import sys
 
     found = {}
-    if "SLURM_JOB_ID" in os.environ:
-        array = (os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID"))
-        found[tags.SLURM_JOB] = "_".join(array) if all(array) else os.environ["SLURM_JOB_ID"]
+    if job := slurm_job():
+        found[tags.SLURM_JOB] = job
         found[tags.REQUEUES] = os.environ.get("SLURM_RESTART_COUNT", "0")
     ray = sys.modules.get("ray")  # imported and initialised in a Ray worker only
     if ray is not None and ray.is_initialized():
