@@ -37,12 +37,18 @@ SLURM_CPU = [
 
 @pytest.fixture(scope="session")
 def mlflow_on_postgres(tmp_path_factory):
-    """An MLflow server on a PostgreSQL database, both on 127.0.0.1, for the session."""
+    """An MLflow server on a PostgreSQL database, both on 127.0.0.1, for the session, and the
+    URL of a second database on that server for Optuna."""
     if postgres_bin() is None:
         pytest.skip("no PostgreSQL server programs (pg_config)")
     artifacts = tmp_path_factory.mktemp("cluster_artifacts")
     with postgres() as database, mlflow_server(database, artifacts, free_port()) as url:
-        yield url, database
+        # Optuna's studies in a database of their own: its tables and MLflow's both keep their
+        # schema version in a table named alembic_version
+        host, port = database.split("@")[1].split("/")[0].split(":")
+        createdb = [str(postgres_bin() / "createdb"), "-h", host, "-p", port, "-U", "gan_lab"]
+        subprocess.run([*createdb, "optuna"], check=True, capture_output=True)
+        yield url, database.rsplit("/", 1)[0] + "/optuna"
 
 
 @pytest.fixture(scope="session")
@@ -205,3 +211,91 @@ def test_a_slurm_job_past_its_time_limit_is_requeued_and_resumes_bit_exact(
     for state in (resumed, uninterrupted):  # an MLflow run's id, and none without tracking
         state["progress"].pop("tracking_run_id")
     assert_same_checkpoint(resumed, uninterrupted)
+
+
+@pytest.fixture
+def ray_cluster(monkeypatch):
+    """A Ray cluster of two nodes on this machine (Ray's own multi-node test utility): a head
+    with one CPU and a second node with one CPU and the resource `node_b`. Its GCS and raylets
+    listen on the machine's address, not only on 127.0.0.1 (see README, Scaling out); without a
+    token, as a local test cluster is started."""
+    if not HAS_RAY:
+        pytest.skip("the ray extra is not installed")
+    from ray.cluster_utils import Cluster
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # the sweep's process connects without one
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
+    node_b = cluster.add_node(num_cpus=1, resources={"node_b": 1})
+    cluster.wait_for_nodes()
+    try:
+        yield cluster, node_b
+    finally:
+        cluster.shutdown()
+
+
+def _ray_command(tmp_path: Path, url: str, experiment: str, address: str, *args: str) -> list:
+    ray = ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"]
+    return _sweep_command(tmp_path, url, experiment, *ray, *args)
+
+
+@pytest.mark.slow
+def test_an_optuna_search_through_a_two_node_ray_cluster_uses_both_nodes(
+    tmp_path, ray_cluster, mlflow_on_postgres
+):
+    """Two trials at once (hydra.sweeper.n_jobs=2), the study on PostgreSQL: one trial runs on
+    each node, as each run's gan_lab.ray_node tag says."""
+    cluster, node_b = ray_cluster
+    url, studies = mlflow_on_postgres
+    command = _ray_command(
+        tmp_path, url, "ray_search", cluster.address,
+        "hydra/sweeper=gan_lab_optuna", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.study_name=ray_search", f"hydra.sweeper.storage={studies}",
+        "hydra.sweeper.objective=g_loss", "optim.lr=interval(1e-4,3e-4)", "data.num_images=480",
+    )  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent, children = _runs(url, "ray_search")
+    assert parent.data.tags[tags.SUMMARY] == "2 finished"
+    nodes = {r.data.tags[tags.RAY_NODE] for r in children.values()}
+    assert len(nodes) == 2 and node_b.node_id in nodes
+
+
+@pytest.mark.slow
+def test_a_ray_node_lost_mid_sweep_ends_its_job_killed_and_the_others_finish(
+    tmp_path, ray_cluster, mlflow_on_postgres
+):
+    """The second node is killed (SIGKILL, as a machine that goes away) while its job trains:
+    with no retry (max_retries 0), that job ends KILLED with the reason, the other FINISHED; the
+    parent counts them, the exit status is 1, and no run is left RUNNING."""
+    cluster, node_b = ray_cluster
+    url, _ = mlflow_on_postgres
+    command = _ray_command(
+        tmp_path, url, "ray_lost_node", cluster.address,
+        "optim.lr=1e-4,2e-4", "data.num_images=480", "train.epochs=4",
+    )  # fmt: skip
+    sweep = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    client = MlflowClient(url)
+
+    def training_on_node_b() -> bool:
+        found = client.get_experiment_by_name("ray_lost_node")
+        runs = client.search_runs([found.experiment_id]) if found else []
+        return any(
+            r.data.tags.get(tags.RAY_NODE) == node_b.node_id and "g_loss" in r.data.metrics
+            for r in runs
+        )
+
+    _wait_for(training_on_node_b, 300, "a job training on node_b")
+    cluster.remove_node(node_b, allow_graceful=False)
+    _, stderr = sweep.communicate(timeout=600)
+    assert sweep.returncode == 1, stderr[-3000:]
+    assert "1 of 2 jobs of the sweep did not finish (1 finished, 1 killed)" in stderr
+    parent, children = _runs(url, "ray_lost_node")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["jobs_killed"] == 1
+    (lost,) = [r for r in children.values() if r.data.tags[tags.RAY_NODE] == node_b.node_id]
+    assert lost.info.status == "KILLED"
+    assert "its Ray worker or node was lost" in outcome_of(lost).error
+    assert sorted(r.info.status for r in children.values()) == ["FINISHED", "KILLED"]
