@@ -49,6 +49,7 @@ from gan_lab.tracking import (
     environment_tags,
     flatten,
     open_tracker,
+    placement_tags,
     recorded_run_id,
 )
 from gan_lab.tracking.local import LocalTracker
@@ -59,8 +60,9 @@ log = logging.getLogger(__name__)
 
 def run(config: Config, run_dir: Path, info: RunInfo | None = None) -> Outcome:
     """Train as `config` says, writing into `run_dir` and the tracker, and return how it ended.
-    Ctrl-C and SIGTERM are recorded KILLED and raised again (KeyboardInterrupt, Terminated):
-    they stop the process, a sweep's too. Every other ending is returned."""
+    Ctrl-C and SIGTERM (SIGUSR2 under submitit) are recorded KILLED and raised again
+    (KeyboardInterrupt, Terminated): they stop the process, a sweep's too. Every other ending is
+    returned."""
     job = Run(config, Path(run_dir), info or RunInfo())
     try:
         with one_writer(job.run_dir):
@@ -81,7 +83,9 @@ def _run(job: Run) -> Outcome:
         raise
     except Terminated:
         job.save_before_exit()
-        job.record(Outcome(Status.KILLED, reason=Reason.TERMINATED, error="SIGTERM"))
+        termination = job.termination
+        job.record(Outcome(Status.KILLED, reason=Reason.TERMINATED, error=termination.name))
+        termination.forward()  # SLURM's warning: submitit requeues the job, which resumes
         raise
     except RunDiverged as error:
         outcome = _failed(Reason.DIVERGED, error)
@@ -201,6 +205,8 @@ class Run:
             run_id = recorded_run_id(self.run_dir)
         self.tracker = tracker = open_tracker(config.tracking, self.run_dir, info, run_id)
         self.progress.tracking_run_id = tracker.run_id
+        if placed := placement_tags():  # set again by a resumed run: a requeued job's count
+            tracker.set_tags(placed)
         config_file = self.run_dir / "config.yaml"
         config_file.write_text(yaml.safe_dump(self.config_dict, sort_keys=False))
         tracker.log_params(flatten(self.config_dict))

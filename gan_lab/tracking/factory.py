@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gan_lab import tags
 from gan_lab.config.choices import TrackerName
+from gan_lab.signals import slurm_job
 from gan_lab.tracking.tracker import (
     PARENT_RUN_ENV,
     RUN_ID_FILE,
@@ -95,6 +96,21 @@ def environment_tags(device: torch.device) -> dict[str, str]:
         found[tags.CUDA_VISIBLE_DEVICES] = os.environ.get("CUDA_VISIBLE_DEVICES", "all")
     else:
         found[tags.DEVICE] = f"cpu ({torch.get_num_threads()} threads)"
+    return found
+
+
+def placement_tags() -> dict[str, str]:
+    """Where a job of a cluster runs, told anew each time its run opens (a requeued job runs
+    again, maybe elsewhere): SLURM's job and how many times SLURM requeued it, Ray's node."""
+    import sys
+
+    found = {}
+    if job := slurm_job():
+        found[tags.SLURM_JOB] = job
+        found[tags.REQUEUES] = os.environ.get("SLURM_RESTART_COUNT", "0")
+    ray = sys.modules.get("ray")  # imported and initialised in a Ray worker only
+    if ray is not None and ray.is_initialized():
+        found[tags.RAY_NODE] = ray.get_runtime_context().get_node_id()
     return found
 
 

@@ -171,6 +171,25 @@ class SweepRecord:
         summary = f"stopped: {why}; jobs: {count_summary(self.counts) or 'none'}"
         self.close(Outcome(status, reason=Reason.ERROR, error=why), summary)
 
+    def job_lost(self, job: int, why: str) -> Outcome:
+        """How job number `job` ended, where its launcher got no result from it (its SLURM job
+        cancelled, its Ray node lost): what its run recorded itself (a SIGTERM it caught), else
+        KILLED with `why`, recorded on its run that was left RUNNING."""
+        killed = Outcome(Status.KILLED, reason=Reason.TERMINATED, error=why)
+        if self.parent_run_id is None:
+            return killed
+        try:
+            for child in _children(self.client, self.parent_run_id):
+                if child.data.tags.get(tags.JOB) != str(job):
+                    continue
+                if outcome_of(child).status != Status.RUNNING:
+                    return outcome_of(child)
+                self.client.set_tag(child.info.run_id, tags.OUTCOME, killed.to_json())
+                self.client.set_terminated(child.info.run_id, MLFLOW_STATUS[Status.KILLED])
+        except Exception as error:  # the store itself may be what failed
+            log.error("the run of job %d could not be ended: %s", job, error)
+        return killed
+
     def failures(self) -> str | None:
         """A line saying how many jobs did not finish, or None when all did (or it was a
         search, whose failed trials are part of searching)."""
