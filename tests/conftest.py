@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Under pytest-xdist (make test: two workers on two cores) each worker and the processes its tests
+# start compute on one thread: two workers of two threads each on two cores spin-wait for each
+# other (OpenMP), and the suite ran slower than serially. Set before torch is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from tests.helpers.configs import tiny
 
@@ -28,3 +36,16 @@ def store(tmp_path, monkeypatch) -> str:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+# Fixtures that give a test a fresh MLflow store (or a server): such a test is not a unit test.
+STORE_FIXTURES = {"store"}
+
+
+def pytest_collection_modifyitems(items):
+    """Tests with a store of their own join the integration tier, which `make test-fast` (the
+    unit tier) leaves out; tests that start processes or servers are marked integration where
+    they are written."""
+    for item in items:
+        if STORE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

@@ -42,12 +42,14 @@ def test_a_notebook_composes_trains_loads_and_samples(tmp_path, monkeypatch):
     assert torch.equal(images, gan_lab.sample(generator, 5, seed=1))  # the same for a seed
 
 
+@pytest.mark.integration
 def test_importing_gan_lab_loads_neither_torch_nor_mlflow():
     code = "import sys, gan_lab; print('torch' in sys.modules, 'mlflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
 
+@pytest.mark.integration
 def test_gan_lab_sample_writes_images_a_grid_and_latent_walks_without_data_or_inception(
     tmp_path, tiny_config
 ):
@@ -78,6 +80,7 @@ def test_a_latent_walk_goes_from_one_image_to_another(tmp_path, tiny_config):
     assert (steps > 0).all()  # it moves at every step
 
 
+@pytest.mark.integration
 @pytest.mark.filterwarnings("ignore:.*validate_serving_input:FutureWarning")
 def test_the_best_generator_is_logged_registered_crowned_and_servable(tmp_path, monkeypatch):
     """A two-job sweep scored every epoch: each run logs best.pt and the MLflow model of its
@@ -129,6 +132,7 @@ def test_the_best_generator_is_logged_registered_crowned_and_servable(tmp_path, 
     assert np.allclose(served, ((direct - low) / (high - low)).clamp(0, 1).numpy(), atol=1e-5)
 
 
+@pytest.mark.integration
 def test_a_run_records_its_data_set_with_the_cache_key_as_digest(tmp_path, tiny_config, store):
     result = gan_lab.train(
         tiny_config("train.epochs=1", "tracking=mlflow", f"tracking.uri={store}"), tmp_path
@@ -153,6 +157,7 @@ def test_a_users_own_config_is_applied_under_the_command_line(tmp_path, monkeypa
     assert (config.data.cache_dir, config.tracking.experiment) == ("/somewhere/cache", "theirs")
 
 
+@pytest.mark.integration
 def test_an_unknown_command_lists_the_commands(tmp_path):
     result = gan_lab_cli(tmp_path, "bogus")
     assert result.returncode == 2

@@ -22,6 +22,9 @@ from tests.helpers.configs import with_defaults
 from tests.helpers.servers import free_port, mlflow_server, postgres, postgres_bin
 from tests.helpers.slurm import slurm_cluster, slurm_missing
 
+# one worker of `make test` runs these: one SLURM cluster a session, one Ray cluster at a time
+pytestmark = pytest.mark.xdist_group("clusters")
+
 HAS_SUBMITIT = importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
 HAS_RAY = importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None
 NO_SLURM = slurm_missing() or (None if HAS_SUBMITIT else "the slurm extra is not installed")

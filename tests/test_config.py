@@ -145,6 +145,7 @@ def test_a_bad_value_never_starts_training(capsys, monkeypatch, tmp_path):
     assert not list(tmp_path.rglob("*.pt"))
 
 
+@pytest.mark.integration
 def test_console_script_and_module_are_the_same_entry_point():
     script = ROOT / ".venv" / "bin" / "gan-lab"
     if not script.exists():

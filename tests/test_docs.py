@@ -275,6 +275,7 @@ def test_every_gan_lab_command_shown_parses(command):
         pytest.fail(f"gan-lab {' '.join(command.args)}: argparse exited {exit_.code}")
 
 
+@pytest.mark.integration
 def test_the_site_builds_strictly(tmp_path):
     site = tmp_path / "site"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}

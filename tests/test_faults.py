@@ -76,6 +76,7 @@ def test_a_server_that_dies_mid_run_loses_nothing_once_it_is_back(tmp_path):
         assert len(models) == 1  # logged once
 
 
+@pytest.mark.integration
 def test_a_tracking_uri_where_nothing_listens_is_one_line_within_seconds(tmp_path):
     started = time.time()
     result = gan_lab_cli(
@@ -126,6 +127,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
+@pytest.mark.integration
 def test_a_real_full_disk_ends_the_mlflow_run_and_keeps_last_pt(tmp_path, small_disk):
     """The run folder fills up while the resumed run checkpoints: one line naming the file,
     exit 2, the MLflow run (its store on another disk) ends FAILED, last.pt is untouched."""

@@ -106,6 +106,7 @@ def _agree(run, expected: tuple, report_cell: str) -> Outcome:
     return recorded
 
 
+@pytest.mark.integration
 def test_every_ending_of_a_sweep_is_recorded_once_and_read_the_same(tmp_path, monkeypatch, endings):
     monkeypatch.chdir(tmp_path)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -124,6 +125,7 @@ def test_every_ending_of_a_sweep_is_recorded_once_and_read_the_same(tmp_path, mo
         _agree(child, IN_A_SWEEP[seed], cells[f"job {child.data.tags[tags.JOB]}"])
 
 
+@pytest.mark.integration
 def test_every_ending_of_a_search_is_the_same_in_optuna_mlflow_and_the_report(
     tmp_path, monkeypatch, endings
 ):
@@ -164,6 +166,7 @@ def test_every_ending_of_a_search_is_the_same_in_optuna_mlflow_and_the_report(
             assert trial.value == recorded.metrics["fid"]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("seed", "code", "says"),
     [(FINE, None, ""), (DIVERGING, 2, "diverged by step"), (TERMINATED, 143, "")],

@@ -226,6 +226,7 @@ def _two_registered_runs(store: str) -> tuple[MlflowClient, list[str]]:
     return client, ids
 
 
+@pytest.mark.integration
 def test_the_report_crowns_only_when_asked(tmp_path, monkeypatch):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client, (worse, better) = _two_registered_runs(store)

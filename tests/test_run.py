@@ -205,6 +205,7 @@ def test_training_on_cuda_keeps_the_images_on_the_device(tmp_path, tiny_config):
     assert all(torch.isfinite(torch.tensor(v)) for v in result.metrics.values())
 
 
+@pytest.mark.integration
 def test_multirun_gives_each_job_its_own_folder(tmp_path):
     result = gan_lab_cli(
         tmp_path,
@@ -228,6 +229,7 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path):
         assert (tmp_path / "sweep" / job / "checkpoints" / "last.pt").exists()
 
 
+@pytest.mark.integration
 def test_an_untracked_sweep_with_a_failed_job_finishes_the_others_then_exits_1(tmp_path):
     result = gan_lab_cli(
         tmp_path,

@@ -22,6 +22,9 @@ from gan_lab.config import compose
 from tests.helpers.configs import ROOT
 from tests.helpers.tracking import tracked_sweep
 
+# one worker of `make test` runs these (one Ray instance at a time on the machine)
+pytestmark = pytest.mark.xdist_group("clusters")
+
 HAS_RAY = importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None
 HAS_SUBMITIT = importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
 DOCKER = ROOT / "docker"

@@ -96,6 +96,7 @@ def test_samplers_and_pruners_are_optuna_classes_given_by_target(spec, kind):
     assert type(build("hydra.sweeper.pruner", spec)).__name__ == kind
 
 
+@pytest.mark.integration
 def test_a_pruner_given_on_the_command_line_replaces_the_default_whole(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run_cli(
@@ -117,6 +118,7 @@ def test_a_pruner_given_on_the_command_line_replaces_the_default_whole(tmp_path,
     assert study.trials[0].state == TrialState.COMPLETE
 
 
+@pytest.mark.integration
 def test_a_sampler_or_pruner_that_cannot_be_built_is_one_line():
     with pytest.raises(GanLabError, match="hydra.sweeper.pruner: cannot build optuna.pruners.No"):
         build("hydra.sweeper.pruner", {"_target_": "optuna.pruners.NoSuchPruner"})
@@ -124,12 +126,14 @@ def test_a_sampler_or_pruner_that_cannot_be_built_is_one_line():
         build("hydra.sweeper.sampler", {"seed": 1})
 
 
+@pytest.mark.integration
 def test_a_search_without_multirun_is_refused(tmp_path):
     result = gan_lab_cli(tmp_path, "search=quick", *with_defaults())
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].endswith("add -m (gan-lab -m search=quick ...)")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("objective", ["fid", "best_fid"])
 def test_a_study_prunes_a_hopeless_trial_survives_a_failing_one_and_resumes(
     tmp_path, monkeypatch, objective
@@ -166,6 +170,7 @@ def test_a_study_prunes_a_hopeless_trial_survives_a_failing_one_and_resumes(
     assert [t.state for t in resumed[:4]] == [t.state for t in trials]
 
 
+@pytest.mark.integration
 def test_an_interrupted_trial_runs_again(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     journal = tmp_path / "studies" / "s.journal"
@@ -187,6 +192,7 @@ def test_an_interrupted_trial_runs_again(tmp_path, monkeypatch):
     assert trials[1].params == interrupted.params  # the same point, asked again
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("setting", "said"),
     [
@@ -275,6 +281,7 @@ def test_a_study_whose_name_shares_a_stem_with_a_running_one_is_not_refused(tmp_
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("damage", "says"),
     [
@@ -325,6 +332,7 @@ def test_a_second_search_of_a_sqlite_study_from_another_folder_refuses_in_one_li
     assert trial.state == TrialState.COMPLETE  # never run twice, never told twice
 
 
+@pytest.mark.integration
 def test_on_a_storage_with_heartbeats_only_a_trial_whose_heartbeat_stopped_runs_again(tmp_path):
     """A database server's study may be driven by two searches at once: the trial that one of
     them is running keeps beating and is left alone; a trial of a search that died is requeued."""

@@ -22,6 +22,7 @@ from tests.helpers.metrics import stand_in_metrics
 SWEEPS = sorted(p.stem for p in (SWEEPS_DIR / "sweep").glob("*.yaml"))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("sweep", SWEEPS)
 def test_every_sweep_composes_with_its_seed_settings(sweep):
     config = compose(f"+sweep={sweep}")
@@ -36,6 +37,7 @@ def test_every_sweep_composes_with_its_seed_settings(sweep):
     }
 
 
+@pytest.mark.integration
 def test_the_sweeps_carry_the_write_ups_settings():
     s1 = compose("+sweep=anime_scenario1")
     assert (s1.optim.betas[0], s1.train.batch_size, s1.train.epochs) == (0.5, 256, 100)
@@ -66,6 +68,7 @@ TINY_RUN = [
 ]
 
 
+@pytest.mark.integration
 def test_a_seed_sweep_runs_and_its_report_has_a_row_per_run(tmp_path, monkeypatch):
     """anime_scenario1's three learning rates on tiny synthetic data: three children of one
     parent run, then the scenario table with their images."""

@@ -41,6 +41,7 @@ def _steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
     return [m.step for m in client.get_metric_history(run_id, key)]
 
 
+@pytest.mark.integration
 def test_a_run_is_recorded_completely(tiny_config, store, tmp_path):
     config = tiny_config("tracking=mlflow", f"tracking.uri={store}", "train.epochs=2")
     run(config, tmp_path / "run", RunInfo(name="optim.lr=0.0002", tags={tags.JOB: "0"}))
@@ -68,6 +69,7 @@ def test_a_run_is_recorded_completely(tiny_config, store, tmp_path):
         assert name in files
 
 
+@pytest.mark.integration
 def test_the_logged_generator_loads_and_generates_images(tiny_config, store, tmp_path):
     import mlflow.pyfunc
 
@@ -86,6 +88,7 @@ def test_the_logged_generator_loads_and_generates_images(tiny_config, store, tmp
     assert inputs.shape == (-1, 100)
 
 
+@pytest.mark.integration
 def test_a_diverging_run_ends_failed_with_the_error(tiny_config, store, tmp_path):
     config = tiny_config("tracking=mlflow", f"tracking.uri={store}", "init=normal", "init.std=1e30")
     assert run(config, tmp_path / "run").reason == Reason.DIVERGED
@@ -96,6 +99,7 @@ def test_a_diverging_run_ends_failed_with_the_error(tiny_config, store, tmp_path
     assert "diverged" in recorded.error
 
 
+@pytest.mark.integration
 def test_ctrl_c_ends_the_run_killed(tiny_config, store, tmp_path, monkeypatch):
     real_step = gan_lab.loop.TrainStep.__call__
     calls = []
@@ -114,6 +118,7 @@ def test_ctrl_c_ends_the_run_killed(tiny_config, store, tmp_path, monkeypatch):
     assert outcome_of(runs[0]).reason == Reason.INTERRUPTED
 
 
+@pytest.mark.integration
 def test_resume_continues_the_same_run_without_repeated_steps(tiny_config, store, tmp_path):
     tracked = ("tracking=mlflow", f"tracking.uri={store}")
     run(tiny_config(*tracked, "train.epochs=2"), tmp_path / "run")
@@ -132,6 +137,7 @@ def test_resume_continues_the_same_run_without_repeated_steps(tiny_config, store
     assert sorted(f.split("+step+")[1].split("+")[0] for f in images) == ["0", "1", "2", "3"]
 
 
+@pytest.mark.integration
 def test_a_model_half_logged_by_a_killed_process_is_replaced_on_resume(
     tiny_config, store, tmp_path
 ):
@@ -150,6 +156,7 @@ def test_a_model_half_logged_by_a_killed_process_is_replaced_on_resume(
     assert client.get_run(record.info.run_id).data.tags[tags.MODEL_URI] == models[0].model_uri
 
 
+@pytest.mark.integration
 def test_tracking_none_never_imports_mlflow(tmp_path):
     script = (
         "import sys\n"
@@ -276,6 +283,7 @@ def test_the_ui_serves_the_runs_of_the_store(tiny_config, store, tmp_path):
         server.wait(timeout=30)
 
 
+@pytest.mark.integration
 def test_a_run_that_fails_before_training_still_leaves_its_record(tiny_config, store, tmp_path):
     missing = tmp_path / "nowhere"
     config = tiny_config(
@@ -318,6 +326,7 @@ def test_sixteen_runs_started_at_once_on_a_fresh_store_all_finish(tmp_path):
     client.create_experiment("still-healthy")  # the store works for the next run too
 
 
+@pytest.mark.integration
 def test_a_sweep_against_a_store_that_does_not_answer_stops_before_any_job(tmp_path):
     """Nothing listens on the port: one line, exit 2, within the short retries, no job run."""
     from tests.helpers.cli import gan_lab_cli
@@ -355,6 +364,7 @@ def _image_files(client: MlflowClient, run_id: str) -> dict[str, set[str]]:
     return image_files([Path(a.path).name for a in client.list_artifacts(run_id, "images")])
 
 
+@pytest.mark.integration
 def test_a_grid_whose_upload_was_cut_is_logged_again_on_resume(tiny_config, store, tmp_path):
     """The process died between a grid's two files (the PNG and the UI's +compressed.webp): the
     resumed run replaces the incomplete grid with a whole one, from the run folder's copy."""
@@ -372,6 +382,7 @@ def test_a_grid_whose_upload_was_cut_is_logged_again_on_resume(tiny_config, stor
     assert all(endings == {".png", "+compressed.webp"} for endings in images.values())
 
 
+@pytest.mark.integration
 def test_a_full_disk_at_the_end_still_ends_the_mlflow_run(
     tiny_config, store, tmp_path, monkeypatch
 ):
@@ -391,6 +402,7 @@ def test_a_full_disk_at_the_end_still_ends_the_mlflow_run(
     assert not (tmp_path / "run" / "outcome.json").exists()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "command",
     [
@@ -418,6 +430,7 @@ def _deleted_experiment(store: str, name: str = "gone") -> str:
     return experiment
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("sweep", [[], ["-m", "optim.lr=1e-4,2e-4"]], ids=["run", "sweep"])
 def test_a_deleted_experiment_is_one_line_with_both_ways_out_before_any_job(
     store, tmp_path, monkeypatch, capsys, sweep
@@ -468,6 +481,7 @@ def read_only():
             subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
+@pytest.mark.integration
 def test_a_read_only_sqlite_store_is_said_to_be_read_only(tiny_config, tmp_path, read_only):
     folder = tmp_path / "store"
     folder.mkdir()
@@ -480,6 +494,7 @@ def test_a_read_only_sqlite_store_is_said_to_be_read_only(tiny_config, tmp_path,
     assert "start the tracking server" not in outcome.error
 
 
+@pytest.mark.integration
 def test_a_damaged_last_pt_under_resume_auto_opens_no_run(tiny_config, store, tmp_path):
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "last.pt").write_bytes(b"torn")
