@@ -185,8 +185,13 @@ def test_a_slurm_job_past_its_time_limit_is_requeued_and_resumes_bit_exact(
         command, cwd=tmp_path, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     submitted = tmp_path / "sweep/.submitit"  # a folder per SLURM job, named by its id
-    _wait_for(lambda: submitted.is_dir() and any(submitted.iterdir()), 120, "the job's submission")
-    (job,) = [p.name for p in submitted.iterdir()]
+
+    def job_ids() -> list[str]:  # beside them, submitit's pickled submissions (<uuid>.pkl)
+        found = submitted.iterdir() if submitted.is_dir() else []
+        return [p.name for p in found if re.fullmatch(r"\d+(_\d+)?", p.name)]
+
+    _wait_for(job_ids, 120, "the job's submission")
+    (job,) = job_ids()
 
     def restarts() -> int:
         shown = subprocess.run(

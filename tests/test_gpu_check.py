@@ -21,7 +21,7 @@ def test_cpu_smoke_runs_every_step_and_prints_one_table(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,  # minutes on a busy machine: it starts Ray, the peer program, Inception
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     rows = {

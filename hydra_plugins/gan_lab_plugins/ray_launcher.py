@@ -5,16 +5,18 @@ with ray.get, job after job, and raises the first job's loss while the others st
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides, setup_globals
-from omegaconf import open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_lab.errors import first_line
 from gan_lab.launchers import lost_job
+from gan_lab.tracking.tracker import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV
 
 try:
     from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
@@ -23,6 +25,8 @@ except ImportError:  # pip install 'gan-lab[ray]'
 
 log = logging.getLogger(__name__)
 _starting = threading.Lock()  # a search launches its trials from several threads
+# what a job needs of its sweep (gan_lab.tracking.sweep_callback sets them in this process)
+HANDED_DOWN = ("MLFLOW_TRACKING_URI", PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV)
 
 
 if RayLauncher is not None:
@@ -44,6 +48,7 @@ if RayLauncher is not None:
                 self.ray_cfg.init.setdefault("object_store_memory", 78643200)
             with _starting:
                 start_ray(self.ray_cfg.init)
+            remote = _handing_down(self.ray_cfg.remote)
             runs = []
             for num, overrides in enumerate(job_overrides, initial_job_idx):
                 log.info("#%d : %s", num, " ".join(filter_overrides(overrides)))
@@ -54,13 +59,21 @@ if RayLauncher is not None:
                     config.hydra.job.id, config.hydra.job.num = f"job_id_for_{num}", num
                     run = launch_job_on_ray(
                         self.hydra_context,
-                        self.ray_cfg.remote,
+                        remote,
                         config,
                         self.task_function,
                         Singleton.get_state(),
                     )
                 runs.append((num, overrides, run))
             return [_result(ray, *run) for run in runs]
+
+
+def _handing_down(remote: DictConfig) -> DictConfig:
+    """The jobs' Ray options with the sweep's store and parent run in their environment, read
+    now: ray.yaml's init.runtime_env is resolved when Hydra builds the launcher, before a
+    search's parent run exists (it opens once the sweeper accepts the search)."""
+    env = {key: os.environ[key] for key in HANDED_DOWN if os.environ.get(key)}
+    return OmegaConf.merge(remote, {"runtime_env": {"env_vars": env}})
 
 
 def _result(ray, num: int, overrides: Sequence[str], run) -> JobReturn:
