@@ -19,8 +19,9 @@ from gan_lab import tags
 from gan_lab.outcome import outcome_of
 from tests.helpers.checkpoints import assert_same_checkpoint
 from tests.helpers.configs import with_defaults
+from tests.helpers.ray_cluster import two_node_ray
 from tests.helpers.servers import free_port, mlflow_server, postgres, postgres_bin
-from tests.helpers.slurm import slurm_cluster, slurm_missing
+from tests.helpers.slurm import SLURM_CPU, slurm_cluster, slurm_missing
 
 # one worker of `make test` runs these: one SLURM cluster a session, one Ray cluster at a time
 pytestmark = pytest.mark.xdist_group("clusters")
@@ -28,14 +29,6 @@ pytestmark = pytest.mark.xdist_group("clusters")
 HAS_SUBMITIT = importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
 HAS_RAY = importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None
 NO_SLURM = slurm_missing() or (None if HAS_SUBMITIT else "the slurm extra is not installed")
-# the jobs of a CPU-only partition: no GPU, one core and 2 GB each
-SLURM_CPU = [
-    "hydra/launcher=slurm",
-    "hydra.launcher.gpus_per_task=null",
-    "hydra.launcher.cpus_per_task=1",
-    "hydra.launcher.mem_gb=2",
-    "hydra.launcher.partition=debug",
-]
 
 
 @pytest.fixture(scope="session")
@@ -222,25 +215,14 @@ def test_a_slurm_job_past_its_time_limit_is_requeued_and_resumes_bit_exact(
 
 
 @pytest.fixture
-def ray_cluster(monkeypatch):
-    """A Ray cluster of two nodes on this machine (Ray's own multi-node test utility): a head
-    with one CPU and a second node with one CPU and the resource `node_b`. Its GCS and raylets
-    listen on the machine's address, not only on 127.0.0.1 (docs/guide/scaling.md); without a
-    token, as a local test cluster is started."""
+def ray_cluster():
+    """A Ray cluster of two nodes on this machine (tests/helpers/ray_cluster.py): a head with one
+    CPU and a second node with one CPU and the resource `node_b`, without a token (RAY_AUTH_MODE
+    disabled while it runs)."""
     if not HAS_RAY:
         pytest.skip("the ray extra is not installed")
-    from ray.cluster_utils import Cluster
-
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # the sweep's process connects without one
-    cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
-    )
-    node_b = cluster.add_node(num_cpus=1, resources={"node_b": 1})
-    cluster.wait_for_nodes()
-    try:
+    with two_node_ray() as (cluster, node_b):
         yield cluster, node_b
-    finally:
-        cluster.shutdown()
 
 
 def _ray_command(tmp_path: Path, url: str, experiment: str, address: str, *args: str) -> list:

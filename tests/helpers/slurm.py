@@ -20,6 +20,15 @@ from tests.helpers.servers import free_port
 # Debian installs the daemons in /usr/sbin, which a user's PATH may lack.
 _SBIN = ("/usr/sbin", "/usr/local/sbin")
 PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel")
+# hydra/launcher=slurm for the jobs of a CPU-only partition, as this cluster's: no GPU, one core
+# and 2 GB each
+SLURM_CPU = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.gpus_per_task=null",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=2",
+    "hydra.launcher.partition=debug",
+]
 
 
 def program(name: str) -> str | None:
