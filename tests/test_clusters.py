@@ -194,7 +194,9 @@ def test_a_slurm_job_past_its_time_limit_is_requeued_and_resumes_bit_exact(
         return int(found.group(1)) if found else 0
 
     _wait_for(lambda: restarts() >= 1 or sweep.poll() is not None, 300, "the requeue")
-    subprocess.run(["scontrol", "update", f"JobId={job}", "TimeLimit=10"], env=slurm, check=True)
+    # where it still runs (a fast machine may already have finished it): what the asserts below
+    # check is the same either way
+    subprocess.run(["scontrol", "update", f"JobId={job}", "TimeLimit=10"], env=slurm)
     _, stderr = sweep.communicate(timeout=900)
     assert sweep.returncode == 0, stderr[-3000:]
     assert reference.wait(timeout=600) == 0, reference.stderr.read()[-2000:]
