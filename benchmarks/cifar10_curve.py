@@ -23,12 +23,12 @@ from pathlib import Path
 
 import torch
 
-from gan_lab import checkpoint
 from gan_lab.cli import checkpoint_config
 from gan_lab.data import cache_dir
 from gan_lab.devices import native_bf16
 from gan_lab.metrics.evaluator import Evaluator
-from gan_lab.parts import load_data
+from gan_lab.training import checkpoint
+from gan_lab.training.parts import load_data
 
 # PyTorch-StudioGAN, logs/CIFAR10/DCGAN-train-*.log: unconditional DCGAN, batch 64, no moving
 # average, no augmentation, one GPU; FID of 10k samples against the 10k test images.

@@ -74,15 +74,27 @@ class Point:
 
 POINTS = [
     # start-up
-    Point("data", "gan_lab.run:load_images", 1, "before", "start-up: loading the data"),
-    Point("tracker", "gan_lab.run:Run.open_tracker", 1, "after", "start-up: MLflow run opened"),
-    Point("metrics", "gan_lab.run:Run.prepare_metrics", 1, "after", "start-up: reference scored"),
-    Point("grid0", "gan_lab.run:Run.log_grid", 1, "before", "start-up: first sample grid"),
+    Point("data", "gan_lab.training.run:load_images", 1, "before", "start-up: loading the data"),
+    Point(
+        "tracker",
+        "gan_lab.training.run:Run.open_tracker",
+        1,
+        "after",
+        "start-up: MLflow run opened",
+    ),
+    Point(
+        "metrics",
+        "gan_lab.training.run:Run.prepare_metrics",
+        1,
+        "after",
+        "start-up: reference scored",
+    ),
+    Point("grid0", "gan_lab.training.run:Run.log_grid", 1, "before", "start-up: first sample grid"),
     # mid-epoch
-    Point("step1", "gan_lab.loop:TrainStep.__call__", 1, "before", "epoch 1, step 1"),
-    Point("step4", "gan_lab.loop:TrainStep.__call__", 4, "after", "epoch 1, step 4"),
-    Point("step9", "gan_lab.loop:TrainStep.__call__", 9, "after", "epoch 2, step 3"),
-    Point("step20", "gan_lab.loop:TrainStep.__call__", 20, "after", "epoch 4, step 2"),
+    Point("step1", "gan_lab.training.loop:TrainStep.__call__", 1, "before", "epoch 1, step 1"),
+    Point("step4", "gan_lab.training.loop:TrainStep.__call__", 4, "after", "epoch 1, step 4"),
+    Point("step9", "gan_lab.training.loop:TrainStep.__call__", 9, "after", "epoch 2, step 3"),
+    Point("step20", "gan_lab.training.loop:TrainStep.__call__", 20, "after", "epoch 4, step 2"),
     # checkpoint writes: last.pt (epoch 1), best.pt and last.pt (epoch 2), the rename
     Point("save1", "torch:save", 1, "inside", "writing last.pt, epoch 1", ".last.pt."),
     Point("save2", "torch:save", 1, "inside", "writing best.pt, epoch 2", ".best.pt."),
@@ -91,10 +103,12 @@ POINTS = [
     # evaluations
     Point("eval2", "gan_lab.metrics.evaluator:Evaluator.score", 1, "before", "scoring, epoch 2"),
     Point("eval4", "gan_lab.metrics.evaluator:Evaluator.evaluate", 2, "before", "scoring, ep. 4"),
-    Point("scores", "gan_lab.run:Run.evaluate", 1, "after", "scores logged, epoch 2"),
+    Point("scores", "gan_lab.training.run:Run.evaluate", 1, "after", "scores logged, epoch 2"),
     # the end of the run: files, the model, the outcome
-    Point("final", "gan_lab.run:Run.upload_final_files", 1, "before", "final uploads"),
-    Point("curves", "gan_lab.run:Run.upload_final_files", 1, "after", "after final uploads"),
+    Point("final", "gan_lab.training.run:Run.upload_final_files", 1, "before", "final uploads"),
+    Point(
+        "curves", "gan_lab.training.run:Run.upload_final_files", 1, "after", "after final uploads"
+    ),
     Point("model", "mlflow.pytorch:log_model", 1, "before", "logging the model"),
     Point("model_saved", "mlflow.pytorch:save_model", 1, "after", "model saved, not uploaded"),
     Point("outcome", "gan_lab.tracking.mlflow_tracker:MlflowTracker.finish", 1, "before", "end"),

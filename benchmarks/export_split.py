@@ -1,8 +1,8 @@
 """A run's held-out images and as many of its training images, as PNG folders: the two sides of
 the real-data floor, measured as a generator is (`gan-lab fid train/ held_out/ --size 32`).
 
-The split is the run's own (gan_lab.parts.load_data: data.holdout, seeded by data.seed); the
-training images written are a seeded draw of the same count, never held-out ones.
+The split is the run's own (gan_lab.training.parts.load_data: data.holdout, seeded by
+data.seed); the training images written are a seeded draw of the same count, never held-out ones.
 
     python benchmarks/export_split.py out/ data=folder data.path=../shared/data/anime-faces-64.zip \
         data.holdout=1000 model=dcgan32
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gan_lab.config import compose  # noqa: E402
-from gan_lab.parts import load_data  # noqa: E402
+from gan_lab.training.parts import load_data  # noqa: E402
 
 
 def write(images: torch.Tensor, folder: Path) -> None:

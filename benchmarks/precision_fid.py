@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from gan_lab.config import compose
-from gan_lab.run import run
+from gan_lab.training.run import run
 
 
 def one_run(args, precision: str, seed: int, folder: Path) -> tuple[float, float]:

@@ -29,9 +29,10 @@ import time
 import zipfile
 from pathlib import Path
 
-from gan_lab import checkpoint, cli
+from gan_lab import cli
 from gan_lab.config import compose
-from gan_lab.run import run
+from gan_lab.training import checkpoint
+from gan_lab.training.run import run
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

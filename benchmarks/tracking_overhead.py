@@ -22,16 +22,16 @@ from pathlib import Path
 
 import torch
 
-from gan_lab.checkpoint import Progress
 from gan_lab.config import compose
 from gan_lab.data import image_shape, load_images
 from gan_lab.data.batches import BatchSource
 from gan_lab.devices import resolve_device
-from gan_lab.loop import LoopSettings, Training, TrainStep, fit
 from gan_lab.models.gan import build_gan
 from gan_lab.outcome import Outcome, Status
 from gan_lab.sampling import Latents
 from gan_lab.tracking import RunInfo, open_tracker
+from gan_lab.training.checkpoint import Progress
+from gan_lab.training.loop import LoopSettings, Training, TrainStep, fit
 
 
 def timed_run(overrides: list[str], folder: Path, steps: int) -> tuple[float, float]:

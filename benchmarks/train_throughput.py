@@ -23,15 +23,15 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_lab.checkpoint import Progress
 from gan_lab.config import compose
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
 from gan_lab.devices import native_bf16, resolve_device, resolve_precision
-from gan_lab.loop import LoopSettings, Training, TrainStep, fit
 from gan_lab.models.gan import build_gan
 from gan_lab.models.networks import output_shape
 from gan_lab.sampling import Latents
+from gan_lab.training.checkpoint import Progress
+from gan_lab.training.loop import LoopSettings, Training, TrainStep, fit
 
 PRESETS = [
     "dcgan32",

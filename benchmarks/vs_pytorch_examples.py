@@ -33,9 +33,9 @@ from gan_lab.config import compose
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
 from gan_lab.devices import native_bf16, resolve_precision
-from gan_lab.loop import TrainStep
 from gan_lab.models.gan import build_gan
 from gan_lab.sampling import Latents
+from gan_lab.training.loop import TrainStep
 
 FIRST_STEP = "training from step"  # gan_lab's log line just before its loop starts
 

@@ -20,9 +20,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 # line's help) loads neither torch nor MLflow.
 _API = {
     "compose": "gan_lab.config",
-    "train": "gan_lab.run",
-    "load_generator": "gan_lab.generators",
-    "sample": "gan_lab.generators",
+    "train": "gan_lab.training.run",
+    "load_generator": "gan_lab.trained",
+    "sample": "gan_lab.trained",
 }
 __all__ = ["__version__", *_API]
 

@@ -46,8 +46,8 @@ def job(cfg: DictConfig) -> Outcome:
     """One Hydra job: type and check the config, run it. In a multirun every ending, a failure
     too, is returned to the sweep so that its other jobs go on; a single run exits with it."""
     from gan_lab import tags
-    from gan_lab.run import run  # after composition: --help and config errors stay fast
     from gan_lab.tracking import RunInfo
+    from gan_lab.training.run import run  # after composition: --help and config errors stay fast
 
     hydra_config = HydraConfig.get()
     multirun = hydra_config.mode == RunMode.MULTIRUN
@@ -123,7 +123,7 @@ def _single_run_ends(outcome: Outcome) -> Outcome:
 def _typed(cfg: DictConfig) -> Config:
     """The validated config; an OmegaConf error while typing it (say, an interpolation of the
     wrong type) is a config error too."""
-    from gan_lab.names import check_names
+    from gan_lab.training.checks import check_names
 
     try:
         config = to_config(cfg)

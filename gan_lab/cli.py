@@ -51,7 +51,7 @@ def _reach_store(source: str | None, tracking_uri: str | None) -> None:
     from gan_lab.tracking.store import connect
 
     if source is not None and not source.startswith("models:/"):
-        from gan_lab.generators import run_id_of
+        from gan_lab.trained import run_id_of
 
         if run_id_of(source) is None:  # a checkpoint file: no store
             return
@@ -60,8 +60,8 @@ def _reach_store(source: str | None, tracking_uri: str | None) -> None:
 
 def sample(args: argparse.Namespace) -> Path:
     """PNG images and a grid from a generator; --interpolate: latent walks, one per grid row."""
-    from gan_lab.generators import interpolate, load_generator
-    from gan_lab.generators import sample as images_of
+    from gan_lab.trained import interpolate, load_generator
+    from gan_lab.trained import sample as images_of
 
     _reach_store(args.source, args.tracking_uri)
     generator = load_generator(args.source, args.tracking_uri, _device(args.device))
@@ -90,7 +90,7 @@ def checkpoint_config(saved: dict, metrics: dict) -> Config:
     from gan_lab.config import Config, register_schema, to_config
 
     register_schema()
-    from gan_lab.names import check_names
+    from gan_lab.training.checks import check_names
 
     merged = OmegaConf.merge(OmegaConf.structured(Config), saved, {"metrics": metrics})
     config = to_config(merged)
@@ -116,10 +116,10 @@ def eval_folder(target: str, step: int, run_id: str | None) -> Path:
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, float]:
-    from gan_lab import checkpoint
-    from gan_lab.checkpoint import generator_of
     from gan_lab.data import image_shape, load_images, split
-    from gan_lab.generators import checkpoint_file, sample
+    from gan_lab.trained import checkpoint_file, sample
+    from gan_lab.training import checkpoint
+    from gan_lab.training.checkpoint import generator_of
 
     _reach_store(args.target, args.tracking_uri)
     path, run_id = checkpoint_file(args.target, args.tracking_uri)

@@ -14,11 +14,12 @@ from mlflow import MlflowClient
 from PIL import Image
 
 import gan_lab
-from gan_lab import checkpoint, tags
+from gan_lab import tags
 from gan_lab.cli import run_command
 from gan_lab.data import image_shape, load_images
-from gan_lab.generators import interpolate
 from gan_lab.report import report
+from gan_lab.trained import interpolate
+from gan_lab.training import checkpoint
 from tests.helpers.cli import gan_lab_cli, run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics

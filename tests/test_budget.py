@@ -9,15 +9,15 @@ import json
 import pytest
 import torch
 
-import gan_lab.loop
 import gan_lab.metrics.evaluator
-import gan_lab.run
-from gan_lab import checkpoint
+import gan_lab.training.loop
+import gan_lab.training.run
 from gan_lab.data import DataSet, split
 from gan_lab.errors import ConfigError
 from gan_lab.outcome import Outcome, Reason, Status
-from gan_lab.parts import load_data
-from gan_lab.run import run
+from gan_lab.training import checkpoint
+from gan_lab.training.parts import load_data
+from gan_lab.training.run import run
 from tests.helpers.configs import STEPS_PER_EPOCH
 from tests.helpers.metrics import stand_in_metrics
 
@@ -47,7 +47,7 @@ def test_max_minutes_stops_at_a_step_keeps_the_best_snapshot_and_finishes(
     tmp_path, tiny_config, monkeypatch
 ):
     stand_in_metrics(monkeypatch)
-    monkeypatch.setattr(gan_lab.loop, "time", Clock())
+    monkeypatch.setattr(gan_lab.training.loop, "time", Clock())
     config = tiny_config(
         "train.epochs=50", "train.max_minutes=0.25", "metrics=standard", "metrics.every=1"
     )
@@ -72,8 +72,8 @@ def test_time_spent_scoring_does_not_count_against_the_budget(tmp_path, tiny_con
     # each evaluation here takes 100 s of the clock, the budget is 15 s of training
     clock = Clock()
     stand_in_metrics(monkeypatch)
-    monkeypatch.setattr(gan_lab.loop, "time", clock)
-    monkeypatch.setattr(gan_lab.run, "time", clock)
+    monkeypatch.setattr(gan_lab.training.loop, "time", clock)
+    monkeypatch.setattr(gan_lab.training.run, "time", clock)
     evaluate = gan_lab.metrics.evaluator.Evaluator.evaluate
 
     def slow(self, generator):
@@ -166,7 +166,7 @@ def test_best_pt_shows_the_raw_generator_where_it_scored_better():
 
 def test_every_minutes_evaluates_after_each_span_of_training(tmp_path, tiny_config, monkeypatch):
     stand_in_metrics(monkeypatch)
-    monkeypatch.setattr(gan_lab.loop, "time", Clock())
+    monkeypatch.setattr(gan_lab.training.loop, "time", Clock())
     config = tiny_config(
         "train.epochs=12", "metrics=standard", "metrics.every=1", "metrics.every_minutes=0.2"
     )

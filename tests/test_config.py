@@ -11,7 +11,7 @@ import pytest
 from gan_lab.__main__ import main
 from gan_lab.config import compose
 from gan_lab.errors import ConfigError
-from gan_lab.names import check_names
+from gan_lab.training.checks import check_names
 from tests.helpers.configs import PRESETS, ROOT
 
 

@@ -394,7 +394,7 @@ def test_flips_are_drawn_per_epoch_and_repeat_for_a_seed():
 
 
 def test_training_on_an_image_folder(tmp_path, tiny_config):
-    from gan_lab.run import run
+    from gan_lab.training.run import run
 
     root = _animal_folder(tmp_path / "afhq", per_class=40)
     config = tiny_config(

@@ -9,7 +9,7 @@ import pytest
 
 from gan_lab.config import CONF_DIR, compose
 from gan_lab.outcome import Status
-from gan_lab.run import run
+from gan_lab.training.run import run
 
 FAST = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*_fast.yaml"))
 SEEDS_FAST = sorted(set(FAST) - {"cifar10_fast"})  # the seeds' data sets, 20 minutes each

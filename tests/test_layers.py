@@ -30,7 +30,7 @@ def test_a_config_that_imports_an_implementation_breaks_the_layers(tmp_path):
     """The ground floor (gan_lab/config) may import nothing of gan_lab but errors."""
     shutil.copytree(ROOT / "gan_lab", tmp_path / "gan_lab")
     schema = tmp_path / "gan_lab" / "config" / "schema.py"
-    schema.write_text(schema.read_text() + "\nfrom gan_lab.losses import LOSSES  # noqa\n")
+    schema.write_text(schema.read_text() + "\nfrom gan_lab.training.losses import LOSSES  # noqa\n")
     result = _lint_imports(tmp_path)
     assert result.returncode == 1
-    assert "gan_lab.config is not allowed to import gan_lab.losses" in result.stdout
+    assert "gan_lab.config is not allowed to import gan_lab.training.losses" in result.stdout

@@ -12,10 +12,10 @@ from torch import nn
 
 from gan_lab.config import LossConfig, compose
 from gan_lab.errors import ConfigError
-from gan_lab.loop import TrainStep, cosine_schedule
-from gan_lab.losses import LOSSES, make_loss
 from gan_lab.models.gan import Gan
-from gan_lab.names import check_names
+from gan_lab.training.checks import check_names
+from gan_lab.training.loop import TrainStep, cosine_schedule
+from gan_lab.training.losses import LOSSES, make_loss
 
 LOGITS = torch.tensor([2.0, -0.5, 0.0])
 

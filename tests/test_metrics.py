@@ -25,7 +25,7 @@ from gan_lab.errors import GanLabError
 from gan_lab.metrics import scores
 from gan_lab.metrics.evaluator import Evaluator
 from gan_lab.metrics.inception import HUB_FILE, InceptionFeatures, Weights, find_weights
-from gan_lab.run import run
+from gan_lab.training.run import run
 from tests.helpers.checkpoints import assert_same_checkpoint
 from tests.helpers.metrics import StandIn, stand_in_metrics
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_lab import checkpoint
 from gan_lab.models.gan import build_gan
 from gan_lab.models.optimizers import OPTIMIZERS
 from gan_lab.outcome import Status
-from gan_lab.run import run
+from gan_lab.training import checkpoint
+from gan_lab.training.run import run
 from tests.helpers.checkpoints import assert_same_checkpoint
 
 EXPECTED = {

@@ -11,9 +11,9 @@ import signal
 import optuna
 import pytest
 
-import gan_lab.loop
 import gan_lab.metrics.evaluator
-import gan_lab.run
+import gan_lab.training.loop
+import gan_lab.training.run
 from gan_lab import tags
 from gan_lab.outcome import MLFLOW_STATUS, Outcome, Reason, Status, outcome_of
 from gan_lab.report import report
@@ -50,8 +50,8 @@ def endings(monkeypatch):
     the middle of an epoch, a NaN FID, a FID so poor that the pruner stops it."""
     stand_in_metrics(monkeypatch)
     current = {}
-    seed_everything = gan_lab.run.seed_everything
-    train_step = gan_lab.loop.TrainStep.__call__
+    seed_everything = gan_lab.training.run.seed_everything
+    train_step = gan_lab.training.loop.TrainStep.__call__
     evaluate = gan_lab.metrics.evaluator.Evaluator.evaluate
 
     def remember_seed(seed):
@@ -73,8 +73,8 @@ def endings(monkeypatch):
         fid = {NAN_FID: math.nan, HOPELESS: 1e9}.get(current["seed"], out["fid"])
         return {**out, "fid": fid}
 
-    monkeypatch.setattr(gan_lab.run, "seed_everything", remember_seed)
-    monkeypatch.setattr(gan_lab.loop.TrainStep, "__call__", step)
+    monkeypatch.setattr(gan_lab.training.run, "seed_everything", remember_seed)
+    monkeypatch.setattr(gan_lab.training.loop.TrainStep, "__call__", step)
     monkeypatch.setattr(gan_lab.metrics.evaluator.Evaluator, "evaluate", scores)
 
 

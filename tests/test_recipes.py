@@ -7,15 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from gan_lab import checkpoint
-from gan_lab.augment import TRANSFORMS, Augment
 from gan_lab.config import CONF_DIR, SWEEPS_DIR, AugmentConfig, EmaConfig, compose
 from gan_lab.errors import ConfigError
-from gan_lab.loop import TrainStep, cosine_schedule, gradient_penalty
 from gan_lab.models.ema import GeneratorEma
 from gan_lab.models.gan import build_gan
 from gan_lab.outcome import Status
-from gan_lab.run import run
+from gan_lab.training import checkpoint
+from gan_lab.training.augment import TRANSFORMS, Augment
+from gan_lab.training.loop import TrainStep, cosine_schedule, gradient_penalty
+from gan_lab.training.run import run
 from tests.helpers.checkpoints import assert_same_checkpoint
 from tests.helpers.configs import STEPS_PER_EPOCH, TINY
 

@@ -10,13 +10,13 @@ import yaml
 from gan_lab.config import CONF_DIR, MetricsConfig, compose
 from gan_lab.data.datasets import DATASETS
 from gan_lab.errors import ConfigError
-from gan_lab.losses import LOSSES
 from gan_lab.metrics.evaluator import Evaluator
 from gan_lab.metrics.scores import METRICS
 from gan_lab.models.init import INITS
 from gan_lab.models.optimizers import OPTIMIZERS
-from gan_lab.names import check_names
 from gan_lab.registry import Registry
+from gan_lab.training.checks import check_names
+from gan_lab.training.losses import LOSSES
 from tests.helpers.metrics import StandIn
 
 

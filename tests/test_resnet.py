@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_lab import checkpoint
 from gan_lab.config import compose
 from gan_lab.errors import ConfigError
 from gan_lab.models.dcgan import count_parameters
 from gan_lab.models.gan import build_gan
-from gan_lab.run import run
+from gan_lab.training import checkpoint
+from gan_lab.training.run import run
 from tests.helpers.checkpoints import assert_same_checkpoint
 
 CPU = torch.device("cpu")

@@ -21,12 +21,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gan_lab import checkpoint, loop
 from gan_lab.cli import parser
 from gan_lab.config import compose
 from gan_lab.errors import ConfigError, GanLabError, RunDiverged
 from gan_lab.outcome import Reason, Status
-from gan_lab.run import run
+from gan_lab.training import checkpoint, loop
+from gan_lab.training.run import run
 from tests.helpers.checkpoints import assert_same_checkpoint
 from tests.helpers.cli import gan_lab_cli, run_cli
 from tests.helpers.configs import STEPS_PER_EPOCH, TINY, with_defaults
@@ -344,7 +344,7 @@ def test_the_divergence_message_fits_the_precision(precision, fix):
 
 
 def test_max_steps_beyond_the_epochs_is_said_at_the_start(caplog):
-    caplog.set_level(logging.WARNING, logger="gan_lab.loop")
+    caplog.set_level(logging.WARNING, logger="gan_lab.training.loop")
     assert loop.total_steps(loop.LoopSettings(20, 3000, 10), 39) == 780
     (record,) = caplog.records
     assert record.getMessage() == (

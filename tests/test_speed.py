@@ -12,11 +12,11 @@ import torch
 import gan_lab.devices
 from gan_lab.config import MetricsConfig, compose
 from gan_lab.errors import ConfigError
-from gan_lab.loop import discriminate
 from gan_lab.metrics.evaluator import Evaluator, sizes
 from gan_lab.models.gan import build_gan
-from gan_lab.run import run
 from gan_lab.sampling import generate
+from gan_lab.training.loop import discriminate
+from gan_lab.training.run import run
 from tests.helpers.configs import TINY
 from tests.helpers.metrics import StandIn, stand_in_metrics
 

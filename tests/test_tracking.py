@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-import gan_lab.loop
 import gan_lab.tracking.local
+import gan_lab.training.loop
 from gan_lab import tags
 from gan_lab.outcome import Reason, Status, outcome_of
-from gan_lab.run import run
 from gan_lab.tracking import RunInfo, flatten
 from gan_lab.tracking.export import model_name
 from gan_lab.tracking.local import LocalTracker
 from gan_lab.tracking.resume import image_files
+from gan_lab.training.run import run
 from tests.helpers.cli import gan_lab_cli
 from tests.helpers.configs import STEPS_PER_EPOCH, with_defaults
 from tests.helpers.servers import free_port
@@ -101,7 +101,7 @@ def test_a_diverging_run_ends_failed_with_the_error(tiny_config, store, tmp_path
 
 @pytest.mark.integration
 def test_ctrl_c_ends_the_run_killed(tiny_config, store, tmp_path, monkeypatch):
-    real_step = gan_lab.loop.TrainStep.__call__
+    real_step = gan_lab.training.loop.TrainStep.__call__
     calls = []
 
     def interrupted(self, *args, **kwargs):
@@ -110,7 +110,7 @@ def test_ctrl_c_ends_the_run_killed(tiny_config, store, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_step(self, *args, **kwargs)
 
-    monkeypatch.setattr(gan_lab.loop.TrainStep, "__call__", interrupted)
+    monkeypatch.setattr(gan_lab.training.loop.TrainStep, "__call__", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(tiny_config("tracking=mlflow", f"tracking.uri={store}"), tmp_path / "run")
     _, runs = _runs(store)

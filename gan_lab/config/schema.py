@@ -3,8 +3,9 @@
 Hydra merges conf/ into these dataclasses (registered as `gan_lab_schema`), so an unknown key or a
 value of the wrong type fails while the config is composed. Each group's `check` then refuses
 values that types cannot express. Names that code registers (losses, init schemes, data sets,
-metrics) are checked where the run is assembled (gan_lab/names.py), so this ground floor imports
-no implementation. Every default lives here: the YAML options of conf/ set only what differs.
+metrics) are checked where the run is assembled (gan_lab/training/checks.py), so this ground
+floor imports no implementation. Every default lives here: the YAML options of conf/ set only
+what differs.
 """
 
 from __future__ import annotations

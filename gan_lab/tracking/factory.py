@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from gan_lab import tags
 from gan_lab.config.choices import TrackerName
-from gan_lab.signals import slurm_job
 from gan_lab.tracking.tracker import (
     PARENT_RUN_ENV,
     RUN_ID_FILE,
@@ -24,6 +23,7 @@ from gan_lab.tracking.tracker import (
     RunInfo,
     Tracker,
 )
+from gan_lab.training.signals import slurm_job
 
 if TYPE_CHECKING:
     import torch

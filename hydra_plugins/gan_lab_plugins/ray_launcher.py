@@ -1,5 +1,5 @@
 """`hydra/launcher=ray`: Hydra's Ray launcher, waiting for every job and answering one whose
-worker or node was lost (gan_lab.launchers) instead of stopping the sweep at it. Hydra's waits
+worker or node was lost (gan_lab.sweep.launchers) instead of stopping the sweep at it. Hydra's waits
 with ray.get, job after job, and raises the first job's loss while the others still run."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from hydra.core.utils import JobReturn, filter_overrides, setup_globals
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_lab.errors import first_line
-from gan_lab.launchers import lost_job
+from gan_lab.sweep.launchers import lost_job
 from gan_lab.tracking.tracker import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV
 
 try:

@@ -1,6 +1,6 @@
 """`hydra/launcher=slurm`: Hydra's submitit SLURM launcher, with what a real cluster needs of it
-(gan_lab.launchers): a requeued job resumes, and a job that leaves SLURM's queue without a result
-is answered instead of waited for. Without the slurm extra there is nothing to subclass."""
+(gan_lab.sweep.launchers): a requeued job resumes, and a job that leaves SLURM's queue without a
+result is answered instead of waited for. Without the slurm extra there is nothing to subclass."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from hydra.core.utils import JobReturn
 
-from gan_lab.launchers import lost_job, resumed_if_requeued, wait_for_slurm
+from gan_lab.sweep.launchers import lost_job, resumed_if_requeued, wait_for_slurm
 
 try:
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher

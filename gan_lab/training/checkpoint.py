@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_lab.augment import Augment
 from gan_lab.config import TrainConfig
 from gan_lab.errors import GanLabError, Refused, first_line
 from gan_lab.files import atomic_write
 from gan_lab.models.gan import Gan
 from gan_lab.sampling import Latents
+from gan_lab.training.augment import Augment
 
 FORMAT = 2
 LAST, BEST = "last.pt", "best.pt"

@@ -9,17 +9,17 @@ from typing import Any
 
 import torch
 
-from gan_lab.augment import Augment
-from gan_lab.checkpoint import Checkpoints
 from gan_lab.config import Config
 from gan_lab.data import Split, image_shape, load_images, split
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.datasets import DataSet
 from gan_lab.errors import ConfigError
-from gan_lab.loop import Training
 from gan_lab.models.gan import Gan, build_gan
 from gan_lab.models.networks import output_shape
 from gan_lab.sampling import Latents
+from gan_lab.training.augment import Augment
+from gan_lab.training.checkpoint import Checkpoints
+from gan_lab.training.loop import Training
 
 
 @dataclass

@@ -23,13 +23,13 @@ from tqdm import tqdm
 
 from gan_lab.data.batches import BatchSource
 from gan_lab.errors import RunDiverged
-from gan_lab.losses import GanLoss, make_loss
 from gan_lab.models.gan import Gan
 from gan_lab.sampling import Latents
+from gan_lab.training.losses import GanLoss, make_loss
 
 if TYPE_CHECKING:
-    from gan_lab.augment import Augment
     from gan_lab.config import Config
+    from gan_lab.training.augment import Augment
 
 
 class MetricsLog(Protocol):
@@ -293,7 +293,7 @@ def fit(
     on_epoch_end(completed_epochs, step, epoch_means) after each complete epoch, which returns
     True to stop early (a pruned search trial), and on_step_end(step), where given, after every
     step (the same); returns the last step reached. Each step runs inside `step_guard`, which
-    may end the loop between two steps by raising (gan_lab.signals' handling of SIGTERM)."""
+    may end the loop between two steps by raising (training/signals.py's handling of SIGTERM)."""
     gan, batches, latents = training.gan, training.batches, training.latents
     train_step, tracker, settings = training.train_step, training.tracker, training.settings
     per_epoch = batches.steps_per_epoch

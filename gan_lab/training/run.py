@@ -24,8 +24,6 @@ import torch
 import yaml
 
 from gan_lab import tags as tag
-from gan_lab.augment import Augment
-from gan_lab.checkpoint import BEST, Checkpoints, Progress, one_writer
 from gan_lab.config import Config
 from gan_lab.config.choices import MetricsName
 from gan_lab.data import cache_dir
@@ -34,15 +32,11 @@ from gan_lab.data.split import Split
 from gan_lab.devices import native_bf16, resolve_device, resolve_precision
 from gan_lab.errors import GanLabError, Refused, RunDiverged, Terminated
 from gan_lab.files import atomic_write
-from gan_lab.loop import LoopSettings, TrainStep, fit, last_step
 from gan_lab.metrics.scores import REFERENCE, SAMPLES
 from gan_lab.models.dcgan import count_parameters
 from gan_lab.models.gan import Gan
-from gan_lab.names import check_names
 from gan_lab.outcome import Outcome, Reason, Status
-from gan_lab.parts import Parts, build_networks, load_data
 from gan_lab.sampling import Latents, generate_all
-from gan_lab.signals import Termination, sigterm_handled
 from gan_lab.tracking import (
     RunInfo,
     Tracker,
@@ -54,6 +48,12 @@ from gan_lab.tracking import (
 )
 from gan_lab.tracking.local import LocalTracker
 from gan_lab.tracking.store import StoreUnreachable
+from gan_lab.training.augment import Augment
+from gan_lab.training.checkpoint import BEST, Checkpoints, Progress, one_writer
+from gan_lab.training.checks import check_names
+from gan_lab.training.loop import LoopSettings, TrainStep, fit, last_step
+from gan_lab.training.parts import Parts, build_networks, load_data
+from gan_lab.training.signals import Termination, sigterm_handled
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from gan_lab import checkpoint
 from gan_lab.errors import GanLabError
 from gan_lab.sampling import Latents, generate_all, images_of
+from gan_lab.training import checkpoint
 
 if TYPE_CHECKING:
     from gan_lab.models.dcgan import Generator

@@ -8,18 +8,18 @@ ConfigError naming the key and the registered names.
 
 from __future__ import annotations
 
-from gan_lab.augment import TRANSFORMS
 from gan_lab.config import Config
 from gan_lab.config.model import ModelConfig, StackConfig, per_block
 from gan_lab.data.datasets import DATASETS
 from gan_lab.devices import resolve_device, resolve_precision
 from gan_lab.errors import require
-from gan_lab.losses import LOSSES
 from gan_lab.metrics.scores import METRICS
 from gan_lab.models.dcgan import ACTIVATIONS, NORMS, OUTPUT_RANGES
 from gan_lab.models.init import INITS
 from gan_lab.models.optimizers import OPTIMIZERS
 from gan_lab.sampling import DISTRIBUTIONS
+from gan_lab.training.augment import TRANSFORMS
+from gan_lab.training.losses import LOSSES
 
 
 def check_names(config: Config) -> None:
