@@ -19,7 +19,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gan_lab.config import compose  # noqa: E402
+from gan_lab.config.compose import compose  # noqa: E402
 from gan_lab.training.parts import load_data  # noqa: E402
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gan_lab.config import MetricsConfig, compose
+from gan_lab.config import MetricsConfig
+from gan_lab.config.compose import compose
 from gan_lab.data.synthetic import synthetic_images
 from gan_lab.devices import native_bf16, resolve_device
 from gan_lab.metrics import scores

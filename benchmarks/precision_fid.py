@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from gan_lab.training.run import run
 
 

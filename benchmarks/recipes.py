@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 
 from gan_lab import cli
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from gan_lab.training import checkpoint
 from gan_lab.training.run import run
 

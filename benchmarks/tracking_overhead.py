@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from gan_lab.data import image_shape, load_images
 from gan_lab.data.batches import BatchSource
 from gan_lab.devices import resolve_device

@@ -23,7 +23,7 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
 from gan_lab.devices import native_bf16, resolve_device, resolve_precision

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from gan_lab.data.batches import BatchSource
 from gan_lab.data.synthetic import synthetic_images
 from gan_lab.devices import native_bf16, resolve_precision

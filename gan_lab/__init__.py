@@ -19,7 +19,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 # Where each name lives; imported when first used, so that `import gan_lab` (and the command
 # line's help) loads neither torch nor MLflow.
 _API = {
-    "compose": "gan_lab.config",
+    "compose": "gan_lab.config.compose",
     "train": "gan_lab.training.run",
     "load_generator": "gan_lab.trained",
     "sample": "gan_lab.trained",

@@ -24,7 +24,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_lab.config import CONF_DIR, Config, plain_presets, register_schema, to_config
+from gan_lab.config import CONF_DIR, Config
+from gan_lab.config.compose import plain_presets, register_schema, to_config
 from gan_lab.devices import gpus_per_job
 from gan_lab.errors import GanLabError, Terminated, first_line
 from gan_lab.outcome import Outcome, Reason, Status

@@ -87,7 +87,8 @@ def checkpoint_config(saved: dict, metrics: dict) -> Config:
     """The checkpoint's config, with the metrics options given on the command line."""
     from omegaconf import OmegaConf
 
-    from gan_lab.config import Config, register_schema, to_config
+    from gan_lab.config import Config
+    from gan_lab.config.compose import register_schema, to_config
 
     register_schema()
     from gan_lab.training.checks import check_names

@@ -55,18 +55,18 @@ def resolve_precision(name: str, device: torch.device) -> str:
     CPU is refused: it has no fast kernels there (about 90 times slower than fp32)."""
     require_choice("train.precision", name, values(Precision))
     require(
-        not (name == "fp16" and device.type == "cpu"),
+        not (name == Precision.FP16 and device.type == "cpu"),
         "train.precision",
         name,
         "fp16 has no fast kernels on a CPU (about 90x slower than fp32): use bf16 or fp32",
     )
-    return best_precision(device) if name == "auto" else name
+    return best_precision(device) if name == Precision.AUTO else name
 
 
 def best_precision(device: torch.device) -> str:
     """What `auto` resolves to (train.precision, metrics.precision): bf16 where the device
     computes it natively, else fp32."""
-    return "bf16" if native_bf16(device) else "fp32"
+    return (Precision.BF16 if native_bf16(device) else Precision.FP32).value
 
 
 def gpus_per_job(per_job: float = 1) -> float:

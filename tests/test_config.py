@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from gan_lab.__main__ import main
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from gan_lab.errors import ConfigError
 from gan_lab.training.checks import check_names
 from tests.helpers.configs import PRESETS, ROOT
@@ -59,6 +59,7 @@ def test_lr_g_and_lr_d_default_to_lr_but_can_differ():
         ("metrics.compute=[fid,lpips]", "metrics.compute"),
         ("model.generator.activation=gelu", "model.generator.activation"),
         ("model.latent_distribution=cauchy", "model.latent_distribution"),
+        ("model.arch=vit", "model.arch"),
         ("optim.name=lion", "optim.name"),
         ("optim.momentum=1", "optim.momentum"),
         ("data.resize_mode=zoom", "data.resize_mode"),

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 import gan_lab.data.cache
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from gan_lab.data import cache_dir, image_shape, load_images
 from gan_lab.data.batches import BatchSource
 from gan_lab.errors import DataError

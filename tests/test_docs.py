@@ -18,7 +18,7 @@ from markdown.extensions.toc import slugify
 
 from gan_lab.__main__ import describe_config_error
 from gan_lab.cli import COMMANDS, parser
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from tests.helpers.configs import ROOT
 
 DOCS = ROOT / "docs"

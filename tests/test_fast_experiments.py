@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from gan_lab.config import CONF_DIR, compose
+from gan_lab.config import CONF_DIR
+from gan_lab.config.compose import compose
 from gan_lab.outcome import Status
 from gan_lab.training.run import run
 

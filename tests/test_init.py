@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from gan_lab.models.dcgan import Generator
 from gan_lab.models.init import initialize
 

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_lab.config import LossConfig, compose
+from gan_lab.config import LossConfig
+from gan_lab.config.compose import compose
 from gan_lab.errors import ConfigError
 from gan_lab.models.gan import Gan
 from gan_lab.training.checks import check_names

@@ -7,14 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan_lab.config import compose
-from gan_lab.models.dcgan import (
-    Discriminator,
-    Generator,
-    count_parameters,
-    same_conv,
-    same_conv_transpose,
-)
+from gan_lab.config.compose import compose
+from gan_lab.models.dcgan import Discriminator, Generator, same_conv, same_conv_transpose
+from gan_lab.models.parameters import count_parameters
 
 # The variants' overrides
 S1_RUN_LOGS = ["model.generator.kernel=[4,4,2]", "model.generator.output.kernel=2"]

@@ -62,7 +62,8 @@ def test_the_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     _run(gan_lab, *with_defaults("train.max_steps=2"), "hydra.run.dir=run", cwd=elsewhere)
     assert (elsewhere / "run" / "checkpoints" / "last.pt").is_file()
     every_preset = (
-        "from gan_lab.config import SWEEPS_DIR, compose\n"
+        "from gan_lab.config import SWEEPS_DIR\n"
+        "from gan_lab.config.compose import compose\n"
         "for group in ('sweep', 'search'):\n"
         "    for path in sorted((SWEEPS_DIR / group).glob('*.yaml')):\n"
         "        compose(f'{group}={path.stem}')\n"

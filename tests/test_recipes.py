@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from gan_lab.config import CONF_DIR, SWEEPS_DIR, AugmentConfig, EmaConfig, compose
+from gan_lab.config import CONF_DIR, SWEEPS_DIR, AugmentConfig, EmaConfig
+from gan_lab.config.compose import compose
 from gan_lab.errors import ConfigError
 from gan_lab.models.ema import GeneratorEma
 from gan_lab.models.gan import build_gan

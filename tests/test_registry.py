@@ -7,12 +7,14 @@ import pytest
 import torch
 import yaml
 
-from gan_lab.config import CONF_DIR, MetricsConfig, compose
+from gan_lab.config import CONF_DIR, MetricsConfig, ModelConfig
+from gan_lab.config.compose import compose
 from gan_lab.data.datasets import DATASETS
 from gan_lab.errors import ConfigError
 from gan_lab.metrics.evaluator import Evaluator
 from gan_lab.metrics.scores import METRICS
 from gan_lab.models.init import INITS
+from gan_lab.models.networks import ARCHITECTURES
 from gan_lab.models.optimizers import OPTIMIZERS
 from gan_lab.registry import Registry
 from gan_lab.training.checks import check_names
@@ -35,6 +37,13 @@ def test_every_option_of_a_group_is_a_registered_name(group, registry, extra):
         options[path.stem] = yaml.safe_load(path.read_text())["name"]
     assert set(options.values()) <= set(registry.names()) | extra
     assert set(registry.names()) <= set(options.values())  # and each has an option to choose
+
+
+def test_every_model_preset_names_a_registered_architecture():
+    """model.arch is a registry too: each architecture registers itself where it is built."""
+    presets = [yaml.safe_load(p.read_text()) for p in (CONF_DIR / "model").glob("*.yaml")]
+    chosen = {preset.get("arch", ModelConfig.arch) for preset in presets}
+    assert chosen == set(ARCHITECTURES.names())
 
 
 def test_an_unregistered_name_is_refused_with_the_registered_ones():

@@ -15,7 +15,7 @@ from PIL import Image
 import gan_lab.plots
 import gan_lab.report
 from gan_lab import tags
-from gan_lab.config import register_schema
+from gan_lab.config.compose import register_schema
 from gan_lab.overrides import key_of, keys_of, not_experiment
 from gan_lab.report import report, varying_params
 from tests.helpers.cli import run_cli

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from gan_lab.errors import ConfigError
-from gan_lab.models.dcgan import count_parameters
 from gan_lab.models.gan import build_gan
+from gan_lab.models.parameters import count_parameters
 from gan_lab.training import checkpoint
+from gan_lab.training.checks import check_names
 from gan_lab.training.run import run
 from tests.helpers.checkpoints import assert_same_checkpoint
 
@@ -56,8 +57,9 @@ def test_width_scales_every_channel_count_of_both_archs():
 
 
 def test_a_bad_arch_is_one_clear_error():
-    with pytest.raises(ConfigError, match=r"model.arch='vit' is not allowed"):
-        compose("model.arch=vit")
+    """model.arch names a registered architecture: checked with the other names."""
+    with pytest.raises(ConfigError, match=r"model.arch='vit' is not allowed: choose one of dcgan"):
+        check_names(compose("model.arch=vit"))
 
 
 def test_a_resnet_run_trains_and_resumes_bit_exact(tmp_path):

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from gan_lab.cli import parser
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from gan_lab.errors import ConfigError, GanLabError, RunDiverged
 from gan_lab.outcome import Reason, Status
 from gan_lab.training import checkpoint, loop

@@ -18,7 +18,7 @@ import yaml
 from mlflow import MlflowClient
 
 from gan_lab import tags
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from tests.helpers.configs import ROOT
 from tests.helpers.tracking import tracked_sweep
 
@@ -77,7 +77,8 @@ def test_submitit_local_multirun_logs_children_of_one_parent(tmp_path):
 def test_the_slurm_launcher_asks_for_one_gpu_per_task():
     from hydra import compose, initialize_config_dir
 
-    from gan_lab.config import CONF_DIR, register_schema
+    from gan_lab.config import CONF_DIR
+    from gan_lab.config.compose import register_schema
 
     if not HAS_SUBMITIT:
         pytest.skip("the slurm extra is not installed")

@@ -13,7 +13,7 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
 from gan_lab import tags
-from gan_lab.config import compose
+from gan_lab.config.compose import compose
 from gan_lab.errors import GanLabError
 from gan_lab.search.space import parse_space
 from gan_lab.search.sweeper import heartbeat, requeue_interrupted

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import gan_lab.devices
-from gan_lab.config import MetricsConfig, compose
+from gan_lab.config import MetricsConfig
+from gan_lab.config.compose import compose
 from gan_lab.errors import ConfigError
 from gan_lab.metrics.evaluator import Evaluator, sizes
 from gan_lab.models.gan import build_gan

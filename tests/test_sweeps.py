@@ -13,7 +13,8 @@ import pytest
 from mlflow import MlflowClient
 
 from gan_lab import tags
-from gan_lab.config import SWEEPS_DIR, compose
+from gan_lab.config import SWEEPS_DIR
+from gan_lab.config.compose import compose
 from gan_lab.outcome import outcome_of
 from gan_lab.report import as_override, report, varying_params
 from tests.helpers.cli import run_cli

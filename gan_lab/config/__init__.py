@@ -1,14 +1,10 @@
-"""The run's config: the schema of every group (schema.py, model.py) and its composition from
-conf/ by Hydra (compose.py)."""
+"""The run's config: the schema of every group (schema.py, model.py), its closed choices
+(choices.py) and where the config folders are (locations.py). Composing it from conf/ with
+Hydra is compose.py's, imported where it is used (`from gan_lab.config.compose import
+compose`), so that the code that only reads a config (the loop, models, data, metrics) never
+imports Hydra."""
 
-from gan_lab.config.compose import (
-    CONF_DIR,
-    SWEEPS_DIR,
-    compose,
-    plain_presets,
-    register_schema,
-    to_config,
-)
+from gan_lab.config.locations import CONF_DIR, SWEEPS_DIR
 from gan_lab.config.model import ModelConfig, StackConfig, per_block
 from gan_lab.config.schema import (
     AugmentConfig,
@@ -26,8 +22,8 @@ from gan_lab.config.schema import (
 
 __all__ = [
     "CONF_DIR",
-    "AugmentConfig",
     "SWEEPS_DIR",
+    "AugmentConfig",
     "Config",
     "DataConfig",
     "EmaConfig",
@@ -40,9 +36,5 @@ __all__ = [
     "TrackingConfig",
     "TrainConfig",
     "TrialConfig",
-    "compose",
     "per_block",
-    "plain_presets",
-    "register_schema",
-    "to_config",
 ]

@@ -24,6 +24,11 @@ class NormPer(StrEnum):  # model.generator.projection.norm_per
     CHANNEL = "channel"  # BatchNorm2d over channels, after it
 
 
+class Order(StrEnum):  # a block's order of normalisation and activation (model.*.order)
+    NORM_ACT = "norm_act"  # conv -> norm -> act
+    ACT_NORM = "act_norm"  # conv -> act -> norm
+
+
 class OutputLayer(StrEnum):  # model.generator.output.layer
     CONV_TRANSPOSE = "conv_transpose"
     CONV = "conv"
@@ -34,6 +39,12 @@ class Precision(StrEnum):  # train.precision
     FP32 = "fp32"
     BF16 = "bf16"
     FP16 = "fp16"  # a GPU's; adds a gradient scaler
+
+
+class CompileMode(StrEnum):  # train.compile: torch.compile's mode (null: not compiled)
+    DEFAULT = "default"
+    REDUCE_OVERHEAD = "reduce-overhead"  # CUDA graphs
+    MAX_AUTOTUNE = "max-autotune"
 
 
 class TrackerName(StrEnum):  # tracking.name

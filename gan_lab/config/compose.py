@@ -1,35 +1,16 @@
-"""From Hydra's composed DictConfig to the typed, checked Config; where conf/ and sweeps/ are."""
+"""From Hydra's composed DictConfig to the typed, checked Config (conf/ and sweeps/ are where
+locations.py says)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import fields, is_dataclass
-from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from gan_lab.config.locations import CONF_DIR
 from gan_lab.config.schema import Config
 from gan_lab.errors import ConfigError
-
-
-def _shipped(folder: str) -> Path:
-    """conf/ or sweeps/: inside the package in an installed wheel (pyproject.toml maps them
-    there), at the top of the repository in a clone."""
-    package = Path(__file__).resolve().parents[1]
-    inside = package / folder
-    return inside if inside.is_dir() else package.parent / folder
-
-
-CONF_DIR = _shipped("conf")
-SWEEPS_DIR = _shipped("sweeps")  # on the search path through hydra_plugins/gan_lab_plugins
-
-
-def user_conf_dir() -> Path:
-    """A user's own configs (local/default.yaml: data locations, tracking URI), outside any clone
-    or installed package: $GAN_LAB_CONFIG_DIR, else ~/.config/gan_lab."""
-    return Path(os.environ.get("GAN_LAB_CONFIG_DIR") or "~/.config/gan_lab").expanduser()
-
 
 # Groups of presets that conf/config.yaml lists as null, so that `experiment=anime_s2` chooses one
 # (as lightning-hydra-template users type it). Hydra refuses `+experiment=` for a listed group;

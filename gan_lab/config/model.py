@@ -1,4 +1,8 @@
-"""The model group's schema: the two networks of a DCGAN, block by block, and its checks.
+"""The model group's schema: the keys every architecture reads, the two networks of a DCGAN
+block by block (model.generator, model.discriminator), SNGAN's residual networks (model.resnet),
+and their checks. Which architectures exist is gan_lab.models' registry (model.arch is checked
+against it with the other names, in gan_lab/training/checks.py); here, an architecture's own
+section is checked when it is the one chosen.
 
 Every per-block key takes one value for all blocks or a list with one value per entry of
 `filters`; `per_block` is what reads them, here and in the builder.
@@ -7,15 +11,16 @@ Every per-block key takes one value for all blocks or a list with one value per 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from omegaconf import MISSING
 
-from gan_lab.config.choices import NormPer, OutputLayer, values
+from gan_lab.config.choices import NormPer, Order, OutputLayer, values
 from gan_lab.errors import ConfigError, require, require_choice
 
-ORDERS = ("norm_act", "act_norm")
-ARCHS = ("dcgan", "resnet")
+
+class Section(Protocol):
+    def check(self, key: str) -> None: ...
 
 
 def per_block(value: Any, count: int, key: str) -> list:
@@ -40,7 +45,7 @@ class StackConfig:
     norm_eps: float = 1e-5
     activation: Any = "relu"
     slope: float = 0.2  # leaky_relu negative slope (Keras 2 default is 0.3)
-    order: str = "norm_act"  # norm_act: conv -> norm -> act; act_norm: conv -> act -> norm
+    order: str = Order.NORM_ACT.value  # norm_act: conv, norm, act | act_norm: conv, act, norm
     dropout: Any = 0.0
     init: str | None = None  # pins this stack's init; null follows the init group
 
@@ -70,7 +75,7 @@ class StackConfig:
                 require(value >= low, f"{key}.{name}", getattr(self, name), f"values >= {low}")
         for p in per_block(self.dropout, count, f"{key}.dropout"):
             require(0 <= p < 1, f"{key}.dropout", self.dropout, "dropout rates in [0, 1)")
-        require_choice(f"{key}.order", self.order, ORDERS)
+        require_choice(f"{key}.order", self.order, values(Order))
         require(
             0 <= self.norm_momentum <= 1,
             f"{key}.norm_momentum",
@@ -93,14 +98,14 @@ class ProjectionConfig:
     norm_eps: float = 1e-5
     activation: str = "linear"
     slope: float = 0.2
-    order: str = "norm_act"
+    order: str = Order.NORM_ACT.value
     init: str | None = None
 
     def check(self, key: str) -> None:
         require(self.channels >= 1, f"{key}.channels", self.channels, ">= 1")
         require(self.size >= 1, f"{key}.size", self.size, ">= 1")
         require_choice(f"{key}.norm_per", self.norm_per, values(NormPer))
-        require_choice(f"{key}.order", self.order, ORDERS)
+        require_choice(f"{key}.order", self.order, values(Order))
 
 
 @dataclass
@@ -164,20 +169,20 @@ class ResNetConfig:
     d_channels: int = 128  # every discriminator block's (SNGAN's D: 128)
     depth: int = 2  # D's residual blocks without resampling at its last stage (SNGAN's 2)
 
-    def check(self) -> None:
+    def check(self, key: str) -> None:
         size = self.size
         ok = size >= 8 and size & (size - 1) == 0
-        require(ok, "model.resnet.size", size, "a power of two >= 8, such as 32 or 64")
-        for key in ("g_channels", "d_channels"):
-            value = getattr(self, key)
-            require(value >= 1, f"model.resnet.{key}", value, "channels >= 1")
-        require(self.depth >= 0, "model.resnet.depth", self.depth, "blocks >= 0")
+        require(ok, f"{key}.size", size, "a power of two >= 8, such as 32 or 64")
+        for name in ("g_channels", "d_channels"):
+            value = getattr(self, name)
+            require(value >= 1, f"{key}.{name}", value, "channels >= 1")
+        require(self.depth >= 0, f"{key}.depth", self.depth, "blocks >= 0")
 
 
 @dataclass
 class ModelConfig:
     name: str = MISSING
-    arch: str = "dcgan"  # dcgan: the layer lists below | resnet: model.resnet
+    arch: str = "dcgan"  # a registered architecture: dcgan (the layer lists below) | resnet
     # every channel count of either arch times this (rounded, at least 1): one key for a search
     width: float = 1.0
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
@@ -191,10 +196,14 @@ class ModelConfig:
     def check(self) -> None:
         require(self.latent_dim >= 1, "model.latent_dim", self.latent_dim, "an integer >= 1")
         require(self.channels in (1, 3), "model.channels", self.channels, "1 (grey) or 3 (RGB)")
-        require_choice("model.arch", self.arch, ARCHS)
         require(self.width > 0, "model.width", self.width, "a multiplier > 0, such as 0.5 or 2")
-        if self.arch == "resnet":
-            self.resnet.check()
-        else:  # the layer lists are dcgan's only
-            self.generator.check("model.generator")
-            self.discriminator.check("model.discriminator")
+        for key, section in self.sections().get(self.arch, {}).items():
+            section.check(key)
+
+    def sections(self) -> dict[str, dict[str, Section]]:
+        """Each architecture's own keys, checked only where it is chosen (the layer lists of a
+        resnet model are empty). An architecture with keys of its own adds its section here."""
+        return {
+            "dcgan": {"model.generator": self.generator, "model.discriminator": self.discriminator},
+            "resnet": {"model.resnet": self.resnet},
+        }

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from omegaconf import MISSING, SI
 
 from gan_lab.config.choices import (
+    CompileMode,
     LimitMode,
     MetricsName,
     MetricsPrecision,
@@ -239,7 +240,7 @@ class TrainConfig:
         )
         require(self.grid_size >= 1, "train.grid_size", self.grid_size, "an integer >= 1")
         require_choice("train.precision", self.precision, values(Precision))
-        modes = (None, "default", "reduce-overhead", "max-autotune")
+        modes = (None, *values(CompileMode))
         allowed = "null (off), default, reduce-overhead (CUDA graphs) or max-autotune"
         require(self.compile in modes, "train.compile", self.compile, allowed)
 

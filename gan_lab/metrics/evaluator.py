@@ -43,7 +43,8 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 # in batches of 16 (its activations stay in cache), in bf16 (AVX-512 BF16) in batches of 64
 # (17.4 images/s against 5.8 in batches of 16, on 2 busy cores), on a GPU in large ones.
 SAMPLES = {"cpu": 512, "cuda": 10_000}
-BATCH = {("cpu", "fp32"): 16, ("cpu", "bf16"): 64, ("cuda", "fp32"): 250, ("cuda", "bf16"): 250}
+FP32, BF16 = MetricsPrecision.FP32, MetricsPrecision.BF16
+BATCH = {("cpu", FP32): 16, ("cpu", BF16): 64, ("cuda", FP32): 250, ("cuda", BF16): 250}
 
 
 def sizes(cfg: MetricsConfig, device: torch.device, precision: str) -> tuple[int, int]:
@@ -59,12 +60,12 @@ def extract(
     device: torch.device,
     count: int,
     what: str,
-    precision: str = "fp32",
+    precision: str = MetricsPrecision.FP32.value,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Features (and logits, when the extractor has them) of `count` uint8 images in batches, on
     the CPU, with a progress bar (quiet when the output is not a terminal)."""
     features, logits = [], []
-    dtype = torch.bfloat16 if precision == "bf16" else None
+    dtype = torch.bfloat16 if precision == MetricsPrecision.BF16 else None
     with tqdm(total=count, desc=what, unit="img", disable=None) as bar:
         for batch in batches:
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):

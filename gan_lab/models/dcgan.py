@@ -1,4 +1,5 @@
-"""One generic DCGAN generator and discriminator, built from a ModelConfig.
+"""model.arch=dcgan: one generic DCGAN generator and discriminator, built from the layer lists
+of a ModelConfig (model.generator, model.discriminator), each channel count times model.width.
 
 Every seed architecture (conf/model/) is a setting of these two builders. Convolutions use
 Keras-style `same` padding, which is asymmetric where Keras pads asymmetrically, so that the
@@ -10,13 +11,16 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 from torch import nn
 
-from gan_lab.config.choices import NormPer, OutputLayer
+from gan_lab.config.choices import NormPer, Order, OutputLayer
 from gan_lab.config.model import ModelConfig, StackConfig, per_block
 from gan_lab.errors import ConfigError
+from gan_lab.models.architectures import ARCHITECTURES, Architecture
+from gan_lab.models.parameters import widened
 from gan_lab.registry import Registry
 
 # A block's activation by name: slope -> module (the slope is leaky_relu's).
@@ -106,7 +110,11 @@ def _pin_init(layers: list[tuple[str, nn.Module]], scheme: str | None) -> None:
 def _norm_and_act(
     norm: nn.Module | None, act: nn.Module, order: str
 ) -> list[tuple[str, nn.Module]]:
-    pair = [("norm", norm), ("act", act)] if order == "norm_act" else [("act", act), ("norm", norm)]
+    pair = (
+        [("norm", norm), ("act", act)]
+        if order == Order.NORM_ACT
+        else [("act", act), ("norm", norm)]
+    )
     return [(name, module) for name, module in pair if module is not None]
 
 
@@ -206,22 +214,22 @@ class Discriminator(nn.Module):
         return self.net(x).flatten()
 
 
-def apply_spectral_norm(net: nn.Module) -> None:
-    """Spectral normalisation, through PyTorch's parametrization API, of the layers the config
-    asks it for. After the weights are initialised: its power iteration starts from them."""
-    from torch.nn.utils.parametrizations import spectral_norm
+def widened_lists(cfg: ModelConfig) -> ModelConfig:
+    """The layer lists with every channel count times model.width (1: as they are, so the seed
+    presets keep their exact parameter counts)."""
+    if cfg.width == 1:
+        return cfg
+    g, d = cfg.generator, cfg.discriminator
+    projection = replace(g.projection, channels=widened(g.projection.channels, cfg.width))
+    g = replace(g, filters=[widened(f, cfg.width) for f in g.filters], projection=projection)
+    d = replace(d, filters=[widened(f, cfg.width) for f in d.filters])
+    return replace(cfg, generator=g, discriminator=d)
 
-    for layer in list(net.modules()):
-        if getattr(layer, "wants_spectral_norm", False):
-            spectral_norm(layer)
 
-
-def count_parameters(module: nn.Module) -> tuple[int, int]:
-    """(trainable, Keras total): Keras also counts batch norm's moving mean and variance."""
-    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    running = sum(
-        m.running_mean.numel() + m.running_var.numel()
-        for m in module.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
-    )
-    return trainable, trainable + running
+ARCHITECTURES.add(
+    "dcgan",
+    Architecture(
+        generator=lambda cfg: Generator(widened_lists(cfg)),
+        discriminator=lambda cfg, image_size: Discriminator(widened_lists(cfg), image_size),
+    ),
+)

@@ -10,11 +10,12 @@ import torch
 from torch import nn
 
 from gan_lab.config import Config
-from gan_lab.models.dcgan import apply_spectral_norm
+from gan_lab.config.choices import Precision
 from gan_lab.models.ema import GeneratorEma
 from gan_lab.models.init import initialize
 from gan_lab.models.networks import build_discriminator, build_generator
 from gan_lab.models.optimizers import optimizer
+from gan_lab.models.parameters import apply_spectral_norm
 
 
 @dataclass
@@ -50,7 +51,7 @@ def build_gan(config: Config, device: torch.device) -> Gan:
         # Channels-last convolutions: 1.05-1.2x the images/s on this project's CPU in fp32
         # (benchmarks/train_throughput.py), and what tensor cores want on a GPU.
         net.to(device, memory_format=torch.channels_last)
-    optim, fp16 = config.optim, config.train.precision == "fp16"
+    optim, fp16 = config.optim, config.train.precision == Precision.FP16
 
     gan = Gan(
         generator,

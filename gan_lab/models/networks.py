@@ -1,40 +1,25 @@
-"""The one place that turns a model config into its two networks, by model.arch: dcgan's layer
-lists (dcgan.py) or SNGAN's residual networks (resnet.py), each widened by model.width."""
+"""The one place that turns a model config into its two networks, by model.arch: the builders
+that the architecture registered (architectures.py). Each architecture's module is imported here
+so that it registers: a new one is its module and its name on the import line below."""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import torch
 from torch import nn
 
 from gan_lab.config import ModelConfig
-from gan_lab.models.dcgan import Discriminator, Generator
-from gan_lab.models.resnet import ResNetDiscriminator, ResNetGenerator, widened
+from gan_lab.models import dcgan, resnet  # noqa: F401  (each registers its architecture)
+from gan_lab.models.architectures import ARCHITECTURES
 
-
-def _widened_dcgan(cfg: ModelConfig) -> ModelConfig:
-    """The dcgan layer lists with every channel count times model.width (1: as they are, so the
-    seed presets keep their exact parameter counts)."""
-    if cfg.width == 1:
-        return cfg
-    g, d = cfg.generator, cfg.discriminator
-    projection = replace(g.projection, channels=widened(g.projection.channels, cfg.width))
-    g = replace(g, filters=[widened(f, cfg.width) for f in g.filters], projection=projection)
-    d = replace(d, filters=[widened(f, cfg.width) for f in d.filters])
-    return replace(cfg, generator=g, discriminator=d)
+__all__ = ["ARCHITECTURES", "build_discriminator", "build_generator", "output_shape"]
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
-    if cfg.arch == "resnet":
-        return ResNetGenerator(cfg)
-    return Generator(_widened_dcgan(cfg))
+    return ARCHITECTURES[cfg.arch].generator(cfg)
 
 
 def build_discriminator(cfg: ModelConfig, image_size: int) -> nn.Module:
-    if cfg.arch == "resnet":
-        return ResNetDiscriminator(cfg, image_size)
-    return Discriminator(_widened_dcgan(cfg), image_size)
+    return ARCHITECTURES[cfg.arch].discriminator(cfg, image_size)
 
 
 def output_shape(cfg: ModelConfig) -> tuple[int, int, int]:

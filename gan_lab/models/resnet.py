@@ -9,7 +9,7 @@ G: z -> dense to (C, 4, 4) -> up-blocks to the image size -> BN, ReLU, 3x3 conv 
 D: an optimised first block (3x3 conv, ReLU, 3x3 conv, 2x2 average pooling; shortcut: pooling,
    1x1 conv), down-blocks to 8x8 (ReLU, conv, ReLU, conv, pooling), `depth` blocks without
    resampling, ReLU, a sum over positions, a dense layer to one logit. Every D layer is
-   spectrally normalised (dcgan.apply_spectral_norm reads wants_spectral_norm), and D keeps no
+   spectrally normalised (parameters.apply_spectral_norm reads wants_spectral_norm), and D keeps no
    batch statistics, so real and fake images go through it in one pass.
 """
 
@@ -21,6 +21,8 @@ import torch
 from torch import nn
 
 from gan_lab.config import ModelConfig
+from gan_lab.models.architectures import ARCHITECTURES, Architecture
+from gan_lab.models.parameters import widened
 
 
 def _conv(cin: int, cout: int, kernel: int = 3) -> nn.Conv2d:
@@ -69,10 +71,6 @@ class DownBlock(nn.Module):
         return self.residual(x) + self.shortcut(x)
 
 
-def widened(channels: int, width: float) -> int:
-    return max(1, round(channels * width))
-
-
 class ResNetGenerator(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -109,3 +107,6 @@ class ResNetDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(x).sum(dim=(2, 3))).flatten()
+
+
+ARCHITECTURES.add("resnet", Architecture(ResNetGenerator, ResNetDiscriminator))

@@ -16,6 +16,7 @@ from gan_lab.errors import require
 from gan_lab.metrics.scores import METRICS
 from gan_lab.models.dcgan import ACTIVATIONS, NORMS, OUTPUT_RANGES
 from gan_lab.models.init import INITS
+from gan_lab.models.networks import ARCHITECTURES
 from gan_lab.models.optimizers import OPTIMIZERS
 from gan_lab.sampling import DISTRIBUTIONS
 from gan_lab.training.augment import TRANSFORMS
@@ -41,6 +42,7 @@ def check_names(config: Config) -> None:
 
 
 def _check_model(model: ModelConfig) -> None:
+    ARCHITECTURES.check(model.arch, "model.arch")
     DISTRIBUTIONS.check(model.latent_distribution, "model.latent_distribution")
     INITS.check(model.default_init, "model.default_init")
     g, d = model.generator, model.discriminator

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 from tqdm import tqdm
 
+from gan_lab.config.choices import Precision
 from gan_lab.data.batches import BatchSource
 from gan_lab.errors import RunDiverged
 from gan_lab.models.gan import Gan
@@ -39,12 +40,13 @@ class MetricsLog(Protocol):
 
 
 STEP_METRICS = ("g_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake")
-_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+_DTYPES = {Precision.FP32: None, Precision.FP16: torch.float16, Precision.BF16: torch.bfloat16}
 # What to try when the losses become NaN, by the precision that trained
 _DIVERGED_FIX = {
-    "fp32": "lower optim.lr, or check the data (train.precision is fp32 already)",
-    "bf16": "lower optim.lr, or use train.precision=fp32",
-    "fp16": "lower optim.lr, or use train.precision=bf16 (a GPU of compute capability 8+) or fp32",
+    Precision.FP32: "lower optim.lr, or check the data (train.precision is fp32 already)",
+    Precision.BF16: "lower optim.lr, or use train.precision=fp32",
+    Precision.FP16: "lower optim.lr, or use train.precision=bf16 (a GPU of compute capability 8+)"
+    " or fp32",
 }
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import yaml
 
 from gan_lab import tags as tag
 from gan_lab.config import Config
-from gan_lab.config.choices import MetricsName
+from gan_lab.config.choices import MetricsName, Precision
 from gan_lab.data import cache_dir
 from gan_lab.data.datasets import DataSet
 from gan_lab.data.split import Split
@@ -33,8 +33,8 @@ from gan_lab.devices import native_bf16, resolve_device, resolve_precision
 from gan_lab.errors import GanLabError, Refused, RunDiverged, Terminated
 from gan_lab.files import atomic_write
 from gan_lab.metrics.scores import REFERENCE, SAMPLES
-from gan_lab.models.dcgan import count_parameters
 from gan_lab.models.gan import Gan
+from gan_lab.models.parameters import count_parameters
 from gan_lab.outcome import Outcome, Reason, Status
 from gan_lab.sampling import Latents, generate_all
 from gan_lab.tracking import (
@@ -155,7 +155,7 @@ class Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         device = resolve_device(config.train.device)
         precision = resolve_precision(config.train.precision, device)
-        if precision == "bf16" and not native_bf16(device):
+        if precision == Precision.BF16 and not native_bf16(device):
             log.warning("train.precision=bf16: this %s emulates bf16, slower than fp32", device)
         data = load_data(config)  # 1. data
         seed_everything(config.train.seed)  # here: building a data cache draws from the RNG

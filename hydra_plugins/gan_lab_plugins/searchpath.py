@@ -1,10 +1,10 @@
 """Puts the project's sweeps/ folder (groups sweep/ and search/) and the user's own config folder
-(local/, see gan_lab.config.compose.user_conf_dir) on Hydra's config search path."""
+(local/, see gan_lab.config.locations.user_conf_dir) on Hydra's config search path."""
 
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
-from gan_lab.config.compose import SWEEPS_DIR, user_conf_dir
+from gan_lab.config.locations import SWEEPS_DIR, user_conf_dir
 
 
 class GanLabSearchPathPlugin(SearchPathPlugin):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gan_lab.config import CONF_DIR, Config, compose
+from gan_lab.config import CONF_DIR, Config
+from gan_lab.config.compose import compose
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
