@@ -12,7 +12,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gan_lab.registry import Registry
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:  # torch is imported where a score is computed: the config che
     import torch
 
     from gan_lab.config import MetricsConfig
-    from gan_lab.metrics.evaluator import Reference
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ REFERENCE = "eval_reference_images"
 # quality rates are unbiased, and from 100 samples a rate's standard error is at most 5 points.
 MINIMUM_SAMPLES = {"fid": 500, "kid": 100, "quality": 100}
 
-Metric = Callable[["torch.Tensor", "torch.Tensor | None", "Reference", "MetricsConfig"], dict]
+Metric = Callable[["torch.Tensor", "torch.Tensor | None", "RealFeatures", "MetricsConfig"], dict]
 METRICS: Registry[Metric] = Registry("metrics.compute")
 
 
@@ -110,6 +109,16 @@ class RealManifold:
     spacing: float
 
 
+class RealFeatures(Protocol):
+    """What a score reads of the real images: their features, FID statistics and k-NN manifold
+    (the evaluator's cached Reference is one; scores know no cache)."""
+
+    features: torch.Tensor
+    stats: dict[str, np.ndarray]
+
+    def manifold(self, k: int) -> RealManifold: ...
+
+
 def real_manifold(reference: torch.Tensor, k: int) -> RealManifold:
     import torch
 
@@ -173,18 +182,18 @@ def warn_if_few(count: int) -> None:
 
 
 @METRICS.register("fid")
-def _fid(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
+def _fid(features, logits, reference: RealFeatures, cfg: MetricsConfig) -> dict[str, float]:
     return {"fid": fid(statistics(features), reference.stats)}
 
 
 @METRICS.register("kid")
-def _kid(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
+def _kid(features, logits, reference: RealFeatures, cfg: MetricsConfig) -> dict[str, float]:
     mean, std = kid(features, reference.features, cfg.kid_subsets, cfg.kid_subset_size)
     return {"kid": mean, "kid_std": std}
 
 
 @METRICS.register("is")
-def _is(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
+def _is(features, logits, reference: RealFeatures, cfg: MetricsConfig) -> dict[str, float]:
     if logits is None:  # weights without the classifier layer: warned about when loaded
         return {}
     mean, std = inception_score(logits)
@@ -192,13 +201,13 @@ def _is(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str,
 
 
 @METRICS.register("pr")
-def _pr(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
+def _pr(features, logits, reference: RealFeatures, cfg: MetricsConfig) -> dict[str, float]:
     precision, recall = precision_recall(features, reference.features, cfg.neighborhood)
     return {"precision": precision, "recall": recall}
 
 
 @METRICS.register("quality")
-def _quality(features, logits, reference: Reference, cfg: MetricsConfig) -> dict[str, float]:
+def _quality(features, logits, reference: RealFeatures, cfg: MetricsConfig) -> dict[str, float]:
     manifold = reference.manifold(cfg.neighborhood)
     scores = realism(features, manifold)
     repeats = repeated(features, manifold.spacing)
