@@ -14,6 +14,7 @@ from PIL import Image
 
 import gan_lab.plots
 import gan_lab.report
+import gan_lab.report.assemble
 from gan_lab import tags
 from gan_lab.config.compose import register_schema
 from gan_lab.overrides import key_of, keys_of, not_experiment
@@ -60,13 +61,13 @@ def _sweep_and_report(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gan_lab.plots, "loss_curves", remembered)
     labels = []
-    over_epochs = gan_lab.report.metric_over_epochs
+    over_epochs = gan_lab.report.assemble.metric_over_epochs
 
     def legend(runs, metric):
         labels.extend(runs)
         return over_epochs(runs, metric)
 
-    monkeypatch.setattr(gan_lab.report, "metric_over_epochs", legend)
+    monkeypatch.setattr(gan_lab.report.assemble, "metric_over_epochs", legend)
     path = report("gan_lab", str(tmp_path / "report"), store)
     _, runs = runs_of(store)
     parent, children = parent_and_children(runs)
