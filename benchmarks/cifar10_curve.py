@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from gan_lab.cli import checkpoint_config
+from gan_lab.cli.evaluate import checkpoint_config
 from gan_lab.data import cache_dir
 from gan_lab.devices import native_bf16
 from gan_lab.metrics.evaluator import Evaluator

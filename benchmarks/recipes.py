@@ -29,7 +29,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from gan_lab import cli
+from gan_lab.cli.evaluate import evaluate
 from gan_lab.config.compose import compose
 from gan_lab.training import checkpoint
 from gan_lab.training.run import run
@@ -94,8 +94,9 @@ def score(args, checkpoint: Path, holdout: Path, out: Path) -> dict[str, float]:
         batch_size=None,
         device="auto",
         weights=None,
+        precision="auto",  # gan-lab eval's default
     )
-    return cli.evaluate(evaluation)
+    return evaluate(evaluation)
 
 
 def without_average(last: Path) -> Path | None:
