@@ -74,7 +74,7 @@ class Point:
 
 POINTS = [
     # start-up
-    Point("data", "gan_lab.training.run:load_images", 1, "before", "start-up: loading the data"),
+    Point("data", "gan_lab.training.parts:load_images", 1, "before", "start-up: loading the data"),
     Point(
         "tracker",
         "gan_lab.training.run:Run.open_tracker",
@@ -84,12 +84,12 @@ POINTS = [
     ),
     Point(
         "metrics",
-        "gan_lab.training.run:Run.prepare_metrics",
+        "gan_lab.training.run:prepare_metrics",
         1,
         "after",
         "start-up: reference scored",
     ),
-    Point("grid0", "gan_lab.training.run:Run.log_grid", 1, "before", "start-up: first sample grid"),
+    Point("grid0", "gan_lab.training.run:log_grid", 1, "before", "start-up: first sample grid"),
     # mid-epoch
     Point("step1", "gan_lab.training.loop:TrainStep.__call__", 1, "before", "epoch 1, step 1"),
     Point("step4", "gan_lab.training.loop:TrainStep.__call__", 4, "after", "epoch 1, step 4"),
@@ -105,10 +105,8 @@ POINTS = [
     Point("eval4", "gan_lab.metrics.evaluator:Evaluator.evaluate", 2, "before", "scoring, ep. 4"),
     Point("scores", "gan_lab.training.run:Run.evaluate", 1, "after", "scores logged, epoch 2"),
     # the end of the run: files, the model, the outcome
-    Point("final", "gan_lab.training.run:Run.upload_final_files", 1, "before", "final uploads"),
-    Point(
-        "curves", "gan_lab.training.run:Run.upload_final_files", 1, "after", "after final uploads"
-    ),
+    Point("final", "gan_lab.training.run:upload_final_files", 1, "before", "final uploads"),
+    Point("curves", "gan_lab.training.run:upload_final_files", 1, "after", "after final uploads"),
     Point("model", "mlflow.pytorch:log_model", 1, "before", "logging the model"),
     Point("model_saved", "mlflow.pytorch:save_model", 1, "after", "model saved, not uploaded"),
     Point("outcome", "gan_lab.tracking.mlflow_tracker:MlflowTracker.finish", 1, "before", "end"),

@@ -47,7 +47,7 @@ def timed_run(overrides: list[str], folder: Path, steps: int) -> tuple[float, fl
     settings = LoopSettings(10**6, steps, config.tracking.log_every, progress=False)
     start = time.perf_counter()
     step = TrainStep.of(config, "fp32", None)
-    fit(Training(gan, batches, latents, step, tracker, settings), Progress())
+    fit(Training(gan, batches, latents, step, settings), Progress(), tracker)
     loop = time.perf_counter() - start
     tracker.finish(Outcome(Status.FINISHED))  # MLflow writes out its asynchronous queue here
     return steps * config.train.batch_size / loop, time.perf_counter() - start - loop

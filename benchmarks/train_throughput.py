@@ -67,10 +67,10 @@ def gan_lab_loop(
         return LoopSettings(10**6, max_steps, config.tracking.log_every, progress=False)
 
     position = Progress()
-    fit(Training(gan, batches, latents, step, _NoTracker(), settings(warmup)), position)
+    fit(Training(gan, batches, latents, step, settings(warmup)), position, _NoTracker())
     _sync(device)
     start = time.perf_counter()
-    fit(Training(gan, batches, latents, step, _NoTracker(), settings(warmup + steps)), position)
+    fit(Training(gan, batches, latents, step, settings(warmup + steps)), position, _NoTracker())
     _sync(device)
     return steps * config.train.batch_size / (time.perf_counter() - start)
 

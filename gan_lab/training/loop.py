@@ -1,8 +1,8 @@
 """The training loop, and nothing else: alternating discriminator and generator updates.
 
 It knows nothing of Hydra, MLflow or files. It gets the networks, their optimisers, a batch
-source, a latent sampler, the training step (the loss and the recipe's extras) and a tracker, and
-reports each finished epoch to a callback.
+source, a latent sampler, the training step (the loss and the recipe's extras) and somewhere to
+log the step statistics, and reports each finished epoch to a callback, which may stop it.
 Per-step statistics stay on the device and are read once every `log_every` steps, so a step
 never waits for the device except when logging.
 """
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import torch
 from tqdm import tqdm
@@ -270,106 +270,172 @@ def total_steps(settings: LoopSettings, per_epoch: int) -> int:
 
 @dataclass
 class Training:
-    """What the loop trains, how, and where it reports: its whole input but where it starts."""
+    """What the loop trains and how: its whole input but where it starts and where it reports."""
 
     gan: Gan
     batches: BatchSource
     latents: Latents
     train_step: TrainStep
-    tracker: MetricsLog
     settings: LoopSettings
+
+
+Stop = TypeVar("Stop")  # what a hook answers to end the loop early: fit hands it back unread
+
+
+class _Clock:
+    """The loop's training time: the seconds trained before this call of fit (over every
+    resume) and since, the hooks' time left out. Time in the hooks (evaluations, grids,
+    checkpoints) is not training: train.max_minutes counts training alone, so a budget buys the
+    same training on a machine that scores slowly (emulated bf16, say); the run records the
+    hooks' minutes apart."""
+
+    def __init__(self, seconds_before: float, max_minutes: float | None) -> None:
+        self.started, self.before, self.paused = time.perf_counter(), seconds_before, 0.0
+        self.budget = max_minutes * 60 if max_minutes else math.inf
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.started - self.paused
+
+    def paused_for(self, hook: Callable[..., Stop | None], *args) -> tuple[Stop | None, float]:
+        """hook(*args) off the clock: its answer, and the seconds it took."""
+        start = time.perf_counter()
+        answer = hook(*args)
+        pause = time.perf_counter() - start
+        self.paused += pause
+        return answer, pause
+
+
+class _Sums:
+    """The step statistics, summed on the device: since the last read (the window) and over
+    the epoch."""
+
+    def __init__(self, size: int, device: torch.device) -> None:
+        self.window, self.window_steps = torch.zeros(size, device=device), 0
+        self.epoch, self.epoch_steps = torch.zeros_like(self.window), 0
+
+    def add(self, stats: torch.Tensor) -> None:
+        self.window += stats
+        self.window_steps += 1
+
+    def read_window(self, step: int, train_step: TrainStep) -> tuple[dict[str, float], int]:
+        """The window's means and its steps; the window is added to the epoch and emptied."""
+        self.epoch += self.window
+        self.epoch_steps += self.window_steps
+        means, steps = _read(self.window, self.window_steps, step, train_step), self.window_steps
+        self.window.zero_()
+        self.window_steps = 0
+        return means, steps
 
 
 def fit(
     training: Training,
     position: Position,
-    on_epoch_end: Callable[[int, int, dict[str, float]], bool] = lambda epoch, step, means: False,
+    tracker: MetricsLog,
+    on_epoch_end: Callable[[int, int, dict[str, float]], Stop | None] = lambda *args: None,
     step_guard: AbstractContextManager | None = None,
-    on_step_end: Callable[[int], bool] | None = None,
-) -> int:
+    on_step_end: Callable[[int], Stop | None] | None = None,
+) -> Stop | None:
     """Train from global step `position.step` to the end of `settings.epochs` (or `max_steps`,
     or the step after `max_minutes`), moving `position.step` and `position.seconds` (training
-    time: the hooks' time left out) on after every step; the training step's `progress` (0 to
-    1, its schedules' clock) is set before each step: the share of the steps or of the minutes,
-    whichever is further. Calls
-    on_epoch_end(completed_epochs, step, epoch_means) after each complete epoch, which returns
-    True to stop early (a pruned search trial), and on_step_end(step), where given, after every
-    step (the same); returns the last step reached. Each step runs inside `step_guard`, which
-    may end the loop between two steps by raising (training/signals.py's handling of SIGTERM)."""
-    gan, batches, latents = training.gan, training.batches, training.latents
-    train_step, tracker, settings = training.train_step, training.tracker, training.settings
-    per_epoch = batches.steps_per_epoch
-    total = total_steps(settings, per_epoch)
-    step = position.step
-    step_guard = step_guard or contextlib.nullcontext()
-    budget = settings.max_minutes * 60 if settings.max_minutes else math.inf
-    started, seconds_before = time.perf_counter(), position.seconds
-    # Time in the hooks (evaluations, grids, checkpoints) is not training: train.max_minutes
-    # counts training alone, so a budget buys the same training on a machine that scores slowly
-    # (emulated bf16, say); the run records the hooks' minutes apart.
-    paused = 0.0
-
-    def seconds() -> float:
-        return seconds_before + time.perf_counter() - started - paused
-
-    out_of_time = stopped = False
-    quiet = None if settings.progress else True  # None: quiet where output is not a terminal
-    bar = tqdm(total=total, initial=step, disable=quiet, unit="step", mininterval=1)
+    time: the hooks' time left out) on after every step and logging the step statistics to
+    `tracker` every `log_every` steps; the training step's `progress` (0 to 1, its schedules'
+    clock) is set before each step: the share of the steps or of the minutes, whichever is
+    further. Calls on_epoch_end(completed_epochs, step, epoch_means) after each complete epoch,
+    and on_step_end(step), where given, after every step: each returns None to go on, or what
+    stops the loop now (a pruned search trial), which fit returns; None where it ran to its end.
+    Each step runs inside `step_guard`, which may end the loop between two steps by raising
+    (training/signals.py's handling of SIGTERM)."""
+    gan, per_epoch = training.gan, training.batches.steps_per_epoch
+    total = total_steps(training.settings, per_epoch)
+    clock = _Clock(position.seconds, training.settings.max_minutes)
+    steps = _Steps(training, position, tracker, total, clock)
+    guard = step_guard or contextlib.nullcontext()
     gan.generator.train()
     gan.discriminator.train()
-    while step < total and not (out_of_time or stopped):
-        epoch = step // per_epoch
-        window = torch.zeros(len(train_step.metrics), device=batches.device)
-        epoch_sum = torch.zeros_like(window)
-        window_steps = epoch_steps = 0
-        clock = time.perf_counter()
-        for real in batches.epoch(epoch, start=step - epoch * per_epoch):
-            train_step.progress = min(1.0, max(step / total, seconds() / budget))
+    stop, out_of_time = None, False  # the budget is checked after each step
+    while stop is None and position.step < total and not out_of_time:
+        # 1. the steps of one epoch, from where the last left off (mid-epoch after a resume)
+        stop, sums = steps.epoch(guard, on_step_end)
+        out_of_time = position.seconds >= clock.budget
+        if stop is not None or position.step % per_epoch:  # stopped, or out of steps or time
+            break
+        # 2. the complete epoch's means, and its hook (grids, evaluations, checkpoints)
+        means = _read(sums.epoch, sums.epoch_steps, position.step, training.train_step)
+        epochs = position.step // per_epoch
+        tracker.log_metrics({f"epoch_{k}": v for k, v in means.items()}, epochs)
+        stop, _ = clock.paused_for(on_epoch_end, epochs, position.step, means)
+    steps.bar.close()
+    return stop
+
+
+class _Steps:
+    """fit's steps, an epoch at a time, their statistics read and logged every `log_every`
+    steps and at the epoch's end, and shown on a progress bar."""
+
+    def __init__(
+        self, training: Training, position: Position, tracker: MetricsLog, total: int, clock: _Clock
+    ) -> None:
+        self.training, self.position, self.tracker = training, position, tracker
+        self.total, self.clock = total, clock
+        quiet = None if training.settings.progress else True  # None: quiet off a terminal
+        self.bar = tqdm(
+            total=total, initial=position.step, disable=quiet, unit="step", mininterval=1
+        )
+        self.window_start = 0.0  # the images_per_sec window's start, on the clock
+
+    def epoch(
+        self, step_guard: AbstractContextManager, on_step_end: Callable[[int], Stop | None] | None
+    ) -> tuple[Stop | None, _Sums]:
+        """The steps to the end of the epoch, of the steps or of the time (or to a stop from
+        on_step_end, returned); the epoch's sums."""
+        training, position, clock, total = self.training, self.position, self.clock, self.total
+        gan, batches, train_step = training.gan, training.batches, training.train_step
+        per_epoch = batches.steps_per_epoch
+        epoch = position.step // per_epoch
+        sums = _Sums(len(train_step.metrics), batches.device)
+        self.window_start = time.perf_counter()
+        for real in batches.epoch(epoch, start=position.step - epoch * per_epoch):
+            # 1. one D and one G update, at the run's progress through its schedules
+            share = max(position.step / total, clock.seconds() / clock.budget)
+            train_step.progress = min(1.0, share)
             with step_guard:
-                stats = train_step(gan, real, latents, step + 1)
-                step += 1
-                position.step, position.seconds = step, seconds()
-            window += stats
-            window_steps += 1
-            bar.update(1)
-            out_of_time = position.seconds >= budget
+                stats = train_step(gan, real, training.latents, position.step + 1)
+                position.step, position.seconds = position.step + 1, clock.seconds()
+            sums.add(stats)
+            self.bar.update(1)
+            step, out_of_time = position.step, position.seconds >= clock.budget
             at_end = step % per_epoch == 0 or step >= total or out_of_time
-            if step % settings.log_every == 0 or at_end:
-                epoch_sum += window
-                epoch_steps += window_steps
-                metrics = _read(window, window_steps, step, train_step)
-                now = time.perf_counter()
-                metrics["images_per_sec"] = window_steps * batches.batch_size / (now - clock)
-                metrics["images_seen"] = step * batches.batch_size
-                metrics["train_minutes"] = position.seconds / 60
-                lrs = {"lr_g": gan.opt_g.param_groups[0]["lr"]}  # a schedule may move them
-                lrs["lr_d"] = gan.opt_d.param_groups[0]["lr"]
-                tracker.log_metrics({**metrics, **lrs}, step)
-                bar.set_postfix(
-                    epoch=epoch + 1,
-                    g_loss=f"{metrics['g_loss']:.3f}",
-                    d_loss_real=f"{metrics['d_loss_real']:.3f}",
-                    d_loss_fake=f"{metrics['d_loss_fake']:.3f}",
-                    img_s=f"{metrics['images_per_sec']:.0f}",
-                    refresh=False,
-                )
-                window.zero_()
-                window_steps, clock = 0, now
+            # 2. the statistics, every log_every steps and at the end
+            if step % training.settings.log_every == 0 or at_end:
+                self.log_window(sums, epoch)
+            # 3. the hook after every step (evaluations by minutes), off the clock
             if on_step_end is not None:
-                hook_start = time.perf_counter()
-                stopped = on_step_end(step)
-                pause = time.perf_counter() - hook_start
-                clock += pause  # its evaluation is not training speed
-                paused += pause
-            if step >= total or out_of_time or stopped:
+                stop, pause = clock.paused_for(on_step_end, step)
+                self.window_start += pause  # its evaluation is not training speed
+                if stop is not None:
+                    return stop, sums
+            if at_end:
                 break
-        if step % per_epoch == 0 and not stopped:
-            means = _read(epoch_sum, epoch_steps, step, train_step)
-            tracker.log_metrics({f"epoch_{k}": v for k, v in means.items()}, step // per_epoch)
-            hook_start = time.perf_counter()
-            stop = on_epoch_end(step // per_epoch, step, means)
-            paused += time.perf_counter() - hook_start
-            if stop:
-                break
-    bar.close()
-    return step
+        return None, sums
+
+    def log_window(self, sums: _Sums, epoch: int) -> None:
+        """The window's mean statistics, the speed, the images seen and the learning rates
+        (a schedule may move them) to the tracker at the step reached; the bar's postfix."""
+        training, step = self.training, self.position.step
+        gan, batch_size = training.gan, training.batches.batch_size
+        metrics, steps = sums.read_window(step, training.train_step)
+        now = time.perf_counter()
+        metrics["images_per_sec"] = steps * batch_size / (now - self.window_start)
+        metrics["images_seen"] = step * batch_size
+        metrics["train_minutes"] = self.position.seconds / 60
+        lrs = {"lr_g": gan.opt_g.param_groups[0]["lr"], "lr_d": gan.opt_d.param_groups[0]["lr"]}
+        self.tracker.log_metrics({**metrics, **lrs}, step)
+        self.bar.set_postfix(
+            epoch=epoch + 1,
+            g_loss=f"{metrics['g_loss']:.3f}",
+            d_loss_real=f"{metrics['d_loss_real']:.3f}",
+            d_loss_fake=f"{metrics['d_loss_fake']:.3f}",
+            img_s=f"{metrics['images_per_sec']:.0f}",
+            refresh=False,
+        )
+        self.window_start = now

@@ -1,11 +1,12 @@
-"""What a run is made of, in one record (Parts), and the first two phases that build it: the
-data, at the size and channels the generator makes, and the networks with what trains them.
-run.py adds the rest (checkpoints, tracker, metrics) and hands the record to the loop."""
+"""What a run built for training, in one record (Parts), and the first two phases that build
+it: the data, at the size and channels the generator makes, and the networks with what trains
+them. run.py adds the evaluation policy and hands the record to the loop; the run's own records,
+its checkpoints and its tracker, stay with the run (run.py), which needs them to end a run that
+failed before its parts were all built."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -18,21 +19,20 @@ from gan_lab.models.gan import Gan, build_gan
 from gan_lab.models.networks import output_shape
 from gan_lab.sampling import Latents
 from gan_lab.training.augment import Augment
-from gan_lab.training.checkpoint import Checkpoints
+from gan_lab.training.evaluation import Evaluation
 from gan_lab.training.loop import Training
 
 
 @dataclass
 class Parts(Training):
-    """The loop's input (Training) and what the run adds around it."""
+    """The loop's input (Training) and the evaluation policy its hooks consult."""
 
-    device: torch.device
-    precision: str
-    data: Split
-    augment: Augment | None
-    checkpoints: Checkpoints
-    evaluator: Any  # metrics.evaluator.Evaluator (imported only when measuring), or None
-    judge: Any  # search.trial.TrialJudge (Optuna only in a search), or None
+    evaluation: Evaluation
+
+    def epochs_begun(self, step: int) -> int:
+        """The epoch `step` belongs to (a partial epoch counts): scores and the final generator
+        are labelled with it."""
+        return -(-step // self.batches.steps_per_epoch)
 
 
 def load_data(config: Config) -> Split:
