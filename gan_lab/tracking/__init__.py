@@ -1,14 +1,14 @@
 """Tracking: the Tracker interface (tracker.py), the factory that opens one (factory.py), the
 run-folder tracker (local.py), MLflow (mlflow_tracker.py, with store.py: reaching the store;
-outage.py: what survives it going away; resume.py: continuing a run; export.py: the model) and
-the sweep's parent run (sweep_callback.py). The tag names are gan_lab/tags.py."""
+stored_run.py: what the store holds of a run, read back when it is continued; outage.py: what
+survives the store going away; export.py: the model) and the sweep's parent run
+(sweep_callback.py). The tag names are gan_lab/tags.py."""
 
 from gan_lab.tracking.factory import (
     environment_tags,
     flatten,
     open_tracker,
     placement_tags,
-    recorded_run_id,
 )
 from gan_lab.tracking.tracker import (
     PARENT_RUN_ENV,
@@ -30,5 +30,4 @@ __all__ = [
     "flatten",
     "open_tracker",
     "placement_tags",
-    "recorded_run_id",
 ]

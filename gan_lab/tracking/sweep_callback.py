@@ -26,10 +26,10 @@ from omegaconf import DictConfig
 
 from gan_lab import tags
 from gan_lab.config.choices import TrackerName
+from gan_lab.continuation import Continuation, recorded_run_id
 from gan_lab.errors import GanLabError
 from gan_lab.outcome import MLFLOW_STATUS, Outcome, Reason, Status, outcome_of
 from gan_lab.overrides import key_of
-from gan_lab.tracking.factory import recorded_run_id
 from gan_lab.tracking.store import describe, store_errors
 from gan_lab.tracking.tracker import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV
 
@@ -262,8 +262,7 @@ class MlflowSweepCallback(Callback):
         self.saved_env = {key: os.environ.get(key) for key in [*handed_down, PARENT_RUN_ENV]}
         os.environ.update(handed_down)
         if not record.search:  # a search's parent: once its sweeper accepts it (open_search)
-            same_folder = f"tags.`{tags.SWEEP_ID}` = '{sweep_id}'"
-            record.open_parent(same_folder if config.train.resume else None)
+            record.open_parent(Continuation(config.train.resume).sweep_parent(sweep_id))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         record = _current

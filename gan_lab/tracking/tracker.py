@@ -24,7 +24,6 @@ SWEEP_ID_ENV = "GAN_LAB_SWEEP_ID"
 SWEPT_ENV = "GAN_LAB_SWEPT"  # the keys the sweep varies, comma-separated: the jobs' run names
 
 History = dict[str, list[tuple[int, float]]]  # metric -> (step, value) points
-RUN_ID_FILE = ".mlflow_run_id"  # in a run folder: the MLflow run it logs to
 
 
 @dataclass

@@ -26,6 +26,7 @@ import yaml
 from gan_lab import tags as tag
 from gan_lab.config import Config
 from gan_lab.config.choices import MetricsName, Precision
+from gan_lab.continuation import Continuation
 from gan_lab.data import cache_dir
 from gan_lab.data.datasets import DataSet
 from gan_lab.data.split import Split
@@ -44,7 +45,6 @@ from gan_lab.tracking import (
     flatten,
     open_tracker,
     placement_tags,
-    recorded_run_id,
 )
 from gan_lab.tracking.local import LocalTracker
 from gan_lab.tracking.store import StoreUnreachable
@@ -183,7 +183,7 @@ class Run:
         self.checkpoints = Checkpoints(
             folder, self.config.train, self.config_dict, gan, latents, augment
         )
-        if self.checkpoints.resume().step:
+        if self.checkpoints.continue_from(Continuation(self.config.train.resume)).step:
             log.info("resumed at step %d", self.progress.step)
         self.start_step = self.progress.step
         return self.checkpoints
@@ -200,9 +200,8 @@ class Run:
         if data.held_out is not None:
             tags[tag.HOLDOUT] = f"{len(data.indices)} images, data.seed {config.data.seed}"
         info = replace(self.info, tags=tags)
-        run_id = self.progress.tracking_run_id
-        if run_id is None and config.train.resume == "auto":  # killed before a checkpoint
-            run_id = recorded_run_id(self.run_dir)
+        continuation = Continuation(config.train.resume)
+        run_id = continuation.tracked_run(self.progress.tracking_run_id, self.run_dir)
         self.tracker = tracker = open_tracker(config.tracking, self.run_dir, info, run_id)
         self.progress.tracking_run_id = tracker.run_id
         if placed := placement_tags():  # set again by a resumed run: a requeued job's count
