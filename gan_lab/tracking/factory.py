@@ -15,13 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gan_lab import tags
 from gan_lab.config.choices import TrackerName
-from gan_lab.tracking.tracker import (
-    PARENT_RUN_ENV,
-    SWEEP_ID_ENV,
-    SWEPT_ENV,
-    RunInfo,
-    Tracker,
-)
+from gan_lab.tracking.tracker import RunInfo, Tracker
 from gan_lab.training.signals import slurm_job
 
 if TYPE_CHECKING:
@@ -44,14 +38,8 @@ def open_tracker(
         return LocalTracker(run_dir)
     from gan_lab.tracking.mlflow_tracker import MlflowTracker  # MLflow only when tracking
 
-    run_tags = dict(info.tags)
-    if os.environ.get(SWEEP_ID_ENV):
-        run_tags[tags.SWEEP_ID] = os.environ[SWEEP_ID_ENV]
-        run_tags[tags.SWEPT] = os.environ.get(SWEPT_ENV, "")
-    if parent := os.environ.get(PARENT_RUN_ENV):
-        run_tags[tags.PARENT_RUN_ID] = parent
     return MlflowTracker.open(
-        cfg.uri, cfg.experiment, info.name, run_tags, run_dir, continued_run_id
+        cfg.uri, cfg.experiment, info.name, dict(info.tags), run_dir, continued_run_id
     )
 
 
