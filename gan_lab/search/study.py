@@ -1,6 +1,7 @@
 """A search's Optuna study as both its sides reach it (the sweeper that asks for trials,
-sweeper.py, and each trial's job that reports to one, trial.py): its storage, the settings the
-sweeper keeps in it, and the sampler and pruner built from their specs."""
+gan_lab/sweep/optuna_sweeper.py, and each trial's job that reports to one, trial.py): its
+storage, the settings the sweeper keeps in it, and the sampler and pruner built from their
+specs."""
 
 from __future__ import annotations
 

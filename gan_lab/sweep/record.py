@@ -2,13 +2,13 @@
 
 Before any job starts (begin) it opens the store once (MLflow's sqlite store, created by several
 processes at once, races in its schema migration and can stay broken), checks the experiment,
-creates or continues the parent run (continuation.py says which), and hands the store's absolute
-URI, the parent run id and a sweep id down to every job (handoff.py). A search's parent waits for
-its sweeper (open_search): a search that its sweeper refuses leaves no parent, and a search run
-again continues its study's. When the sweep ends (end) it tallies the jobs and ends the parent
-with a summary; where the store stopped answering, the jobs' own records (outcome.json) say how
-they ended, and the resume command repairs the store's. What the command line then exits with is
-exits.py's.
+creates or continues the parent run (training/continuation.py says which), and hands the store's
+absolute URI, the parent run id and a sweep id down to every job (handoff.py). A search's parent
+waits for its sweeper (open_search): a search that its sweeper refuses leaves no parent, and a
+search run again continues its study's. When the sweep ends (end) it tallies the jobs and ends
+the parent with a summary; where the store stopped answering, the jobs' own records
+(outcome.json) say how they ended, and the resume command repairs the store's. What the command
+line then exits with is exits.py's.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from omegaconf import DictConfig
 
 from gan_lab import tags
 from gan_lab.config.choices import TrackerName
-from gan_lab.continuation import Continuation, recorded_run_id
 from gan_lab.errors import GanLabError
 from gan_lab.outcome import MLFLOW_STATUS, Outcome, Reason, Status, outcome_of
 from gan_lab.overrides import key_of
 from gan_lab.sweep import handoff
 from gan_lab.sweep.names import parent_name, parent_tags, swept_keys
 from gan_lab.tracking.store import describe, store_errors
+from gan_lab.training.continuation import Continuation, recorded_run_id
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ def open_tracker(
     cfg: TrackingConfig, run_dir: Path, info: RunInfo, continued_run_id: str | None = None
 ) -> Tracker:
     """The tracker tracking.name names, logging to a new run named and tagged as `info` says, or
-    continuing run `continued_run_id` (continuation.py decides which)."""
+    continuing run `continued_run_id` (training/continuation.py decides which)."""
     if cfg.name == TrackerName.NONE:
         from gan_lab.tracking.local import LocalTracker
 

@@ -20,13 +20,13 @@ import numpy as np
 from mlflow.entities import Metric, Param
 
 from gan_lab import tags as tag
-from gan_lab.continuation import record_run_id
 from gan_lab.outcome import MLFLOW_STATUS, Outcome
 from gan_lab.tracking.export import model_logger
 from gan_lab.tracking.local import LocalTracker
 from gan_lab.tracking.outage import Outage
 from gan_lab.tracking.store import connect, experiment_id, resolve_uri
 from gan_lab.tracking.stored_run import StoredRun, create_run, reopen_run
+from gan_lab.training.continuation import record_run_id
 
 if TYPE_CHECKING:
     import torch
@@ -67,7 +67,8 @@ class MlflowTracker:
         continued_run_id: str | None = None,
     ) -> MlflowTracker:
         """The tracker of run `continued_run_id`, continued, where the store has it (see
-        continuation.py), else of a new run named `run_name`, tagged `tags`, in `experiment`."""
+        training/continuation.py), else of a new run named `run_name`, tagged `tags`, in
+        `experiment`."""
         uri = resolve_uri(uri)
         mlflow.set_tracking_uri(uri)  # the fluent mlflow.pytorch.log_model uses this store
         client = connect(uri)

@@ -1,10 +1,10 @@
 """The MLflow run a tracker logs to, as the tracker knows it: which steps the store holds, every
 metric point, whether the model is logged. A new run starts it empty; a run continued in the same
-record (continuation.py decides which) reads it back from the store, so that it gets what the
-store missed, and nothing twice: what the store holds is read back (metrics, sample grids, the
-logged model), what the run folder has beyond it (metrics.csv, samples/) is found for the tracker
-to send, and what a killed process left half-done (a model PENDING, a grid without its thumbnail)
-is removed and made again."""
+record (training/continuation.py decides which) reads it back from the store, so that it gets
+what the store missed, and nothing twice: what the store holds is read back (metrics, sample
+grids, the logged model), what the run folder has beyond it (metrics.csv, samples/) is found for
+the tracker to send, and what a killed process left half-done (a model PENDING, a grid without
+its thumbnail) is removed and made again."""
 
 from __future__ import annotations
 

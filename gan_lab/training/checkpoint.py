@@ -32,12 +32,12 @@ import numpy as np
 import torch
 
 from gan_lab.config import TrainConfig
-from gan_lab.continuation import Continuation
 from gan_lab.errors import GanLabError, Refused, first_line
 from gan_lab.files import atomic_write
 from gan_lab.models.gan import Gan
 from gan_lab.sampling import Latents
 from gan_lab.training.augment import Augment
+from gan_lab.training.continuation import Continuation
 
 FORMAT = 2
 LAST, BEST = "last.pt", "best.pt"

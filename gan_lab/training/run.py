@@ -26,7 +26,6 @@ import yaml
 from gan_lab import tags as tag
 from gan_lab.config import Config
 from gan_lab.config.choices import MetricsName, Precision
-from gan_lab.continuation import Continuation
 from gan_lab.data import cache_dir
 from gan_lab.data.datasets import DataSet
 from gan_lab.data.split import Split
@@ -51,6 +50,7 @@ from gan_lab.tracking.store import StoreUnreachable
 from gan_lab.training.augment import Augment
 from gan_lab.training.checkpoint import BEST, Checkpoints, Progress, one_writer
 from gan_lab.training.checks import check_names
+from gan_lab.training.continuation import Continuation
 from gan_lab.training.loop import LoopSettings, TrainStep, fit, last_step
 from gan_lab.training.parts import Parts, build_networks, load_data
 from gan_lab.training.signals import Termination, sigterm_handled
