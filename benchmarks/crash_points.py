@@ -187,7 +187,7 @@ def record(store: str, experiment: str) -> dict:
     for key in run.data.metrics:
         history = client.get_metric_history(run.info.run_id, key)
         out["metrics"][key] = sorted((m.step, m.value) for m in history)
-    from gan_lab.tracking.resume import image_files
+    from gan_lab.tracking.stored_run import image_files
 
     names = [Path(item.path).name for item in client.list_artifacts(run.info.run_id, "images")]
     out["incomplete_images"] = []

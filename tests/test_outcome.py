@@ -17,7 +17,7 @@ import gan_lab.training.run
 from gan_lab import tags
 from gan_lab.outcome import MLFLOW_STATUS, Outcome, Reason, Status, outcome_of
 from gan_lab.report import report
-from gan_lab.search.trial import open_storage
+from gan_lab.search.study import open_storage
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics

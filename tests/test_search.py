@@ -16,8 +16,8 @@ from gan_lab import tags
 from gan_lab.config.compose import compose
 from gan_lab.errors import GanLabError
 from gan_lab.search.space import parse_space
-from gan_lab.search.sweeper import heartbeat, requeue_interrupted
-from gan_lab.search.trial import SETTINGS, build, open_storage
+from gan_lab.search.study import SETTINGS, build, open_storage
+from gan_lab.sweep.optuna_sweeper import heartbeat, requeue_interrupted
 from tests.helpers.cli import gan_lab_cli, run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics

@@ -21,7 +21,7 @@ from gan_lab.outcome import Reason, Status, outcome_of
 from gan_lab.tracking import RunInfo, flatten
 from gan_lab.tracking.export import model_name
 from gan_lab.tracking.local import LocalTracker
-from gan_lab.tracking.resume import image_files
+from gan_lab.tracking.stored_run import image_files
 from gan_lab.training.run import run
 from tests.helpers.cli import gan_lab_cli
 from tests.helpers.configs import STEPS_PER_EPOCH, with_defaults

@@ -21,7 +21,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 
 from gan_lab.overrides import key_of
-from gan_lab.tracking.sweep_callback import current_sweep
+from gan_lab.sweep.record import current_sweep
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gan_lab import tags
 from gan_lab.config.choices import TrackerName
-from gan_lab.tracking.tracker import (
-    PARENT_RUN_ENV,
-    RUN_ID_FILE,
-    SWEEP_ID_ENV,
-    SWEPT_ENV,
-    RunInfo,
-    Tracker,
-)
+from gan_lab.tracking.tracker import RunInfo, Tracker
 from gan_lab.training.signals import slurm_job
 
 if TYPE_CHECKING:
@@ -34,34 +27,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def recorded_run_id(run_dir: Path) -> str | None:
-    """The MLflow run a run folder logged to, even where no checkpoint names it yet (a run killed
-    before its first checkpoint)."""
-    path = Path(run_dir) / RUN_ID_FILE
-    return path.read_text().strip() or None if path.is_file() else None
-
-
 def open_tracker(
-    cfg: TrackingConfig, run_dir: Path, info: RunInfo, resume_run_id: str | None = None
+    cfg: TrackingConfig, run_dir: Path, info: RunInfo, continued_run_id: str | None = None
 ) -> Tracker:
+    """The tracker tracking.name names, logging to a new run named and tagged as `info` says, or
+    continuing run `continued_run_id` (training/continuation.py decides which)."""
     if cfg.name == TrackerName.NONE:
         from gan_lab.tracking.local import LocalTracker
 
         return LocalTracker(run_dir)
     from gan_lab.tracking.mlflow_tracker import MlflowTracker  # MLflow only when tracking
 
-    run_tags = dict(info.tags)
-    if os.environ.get(SWEEP_ID_ENV):
-        run_tags[tags.SWEEP_ID] = os.environ[SWEEP_ID_ENV]
-        run_tags[tags.SWEPT] = os.environ.get(SWEPT_ENV, "")
-    return MlflowTracker(
-        cfg.uri,
-        cfg.experiment,
-        info.name,
-        run_tags,
-        run_dir,
-        os.environ.get(PARENT_RUN_ENV),
-        resume_run_id,
+    return MlflowTracker.open(
+        cfg.uri, cfg.experiment, info.name, dict(info.tags), run_dir, continued_run_id
     )
 
 

@@ -2,8 +2,9 @@
 
 Metrics and images go through MLflow's asynchronous logging with a local store, so a logging
 step never waits for it; ending the run writes out what is still queued. What survives a store
-that stops answering is outage.py's policy; what a resumed run sends again is resume.py's; the
-model's form is export.py's; how the store is reached is store.py's.
+that stops answering is outage.py's policy; what the store holds of the run, and what a
+continued run sends again, is stored_run.py's; the model's form is export.py's; how the store is
+reached is store.py's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +20,13 @@ import numpy as np
 from mlflow.entities import Metric, Param
 
 from gan_lab import tags as tag
-from gan_lab.files import atomic_write
 from gan_lab.outcome import MLFLOW_STATUS, Outcome
-from gan_lab.tracking import resume
 from gan_lab.tracking.export import model_logger
 from gan_lab.tracking.local import LocalTracker
 from gan_lab.tracking.outage import Outage
 from gan_lab.tracking.store import connect, experiment_id, resolve_uri
-from gan_lab.tracking.tracker import RUN_ID_FILE
+from gan_lab.tracking.stored_run import StoredRun, create_run, reopen_run
+from gan_lab.training.continuation import record_run_id
 
 if TYPE_CHECKING:
     import torch
@@ -57,50 +56,54 @@ class MlflowTracker:
     round trip per tracking.log_every steps), so that a failure is seen at once; a local store
     through MLflow's asynchronous queue."""
 
-    def __init__(
-        self,
+    @classmethod
+    def open(
+        cls,
         uri: str | None,
         experiment: str,
         run_name: str,
         tags: dict[str, str],
         run_dir: Path,
-        parent_run_id: str | None = None,
-        resume_run_id: str | None = None,
-    ) -> None:
-        self.uri = resolve_uri(uri)
-        mlflow.set_tracking_uri(self.uri)  # the fluent mlflow.pytorch.log_model uses this store
-        self.client = connect(self.uri)
+        continued_run_id: str | None = None,
+    ) -> MlflowTracker:
+        """The tracker of run `continued_run_id`, continued, where the store has it (see
+        training/continuation.py), else of a new run named `run_name`, tagged `tags`, in
+        `experiment`."""
+        uri = resolve_uri(uri)
+        mlflow.set_tracking_uri(uri)  # the fluent mlflow.pytorch.log_model uses this store
+        client = connect(uri)
+        run = None if continued_run_id is None else reopen_run(client, continued_run_id, uri)
+        if run is None:
+            experiment_key = experiment_id(client, experiment)
+            run = create_run(client, experiment_key, run_name_of(run_name), tags)
+        tracker = cls(uri, client, run, run_dir)
+        log.info("MLflow run %s in %s (experiment %s)", run.run_id, uri, experiment)
+        return tracker
+
+    def __init__(self, uri: str, client: Any, run: StoredRun, run_dir: Path) -> None:
+        """The tracker of `run` in the store at `uri` (open() finds or creates it); a continued
+        run is sent at once what its store missed."""
+        self.uri, self.client, self.run = uri, client, run
+        self.run_id, self.run_name = run.run_id, run.run_name
         self.run_dir = Path(run_dir)
         self.journal = LocalTracker(self.run_dir)  # the run folder's copy of every metric
         self.remote = self.uri.startswith(("http://", "https://"))
         self.outage = Outage(self.uri, self.run_dir, self.replay)
-        self.logged: dict[str, set[int]] = defaultdict(set)  # per metric / image: steps stored
-        # Every metric point of this run, kept here so that reading it back needs no flush
-        # (flushing MLflow's asynchronous queue costs about a second).
-        self.history: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        self.model_logged = False  # the run's generator is in the store (set on resume too)
-        self.resumed = resume_run_id is not None and resume.reopen(self, resume_run_id)
-        if not self.resumed:
-            if parent_run_id:
-                tags = {**tags, tag.PARENT_RUN_ID: parent_run_id}
-            run = self.client.create_run(
-                experiment_id(self.client, experiment), run_name=run_name_of(run_name), tags=tags
-            )
-            self.run_id, self.run_name = run.info.run_id, run.info.run_name
         self.outage.run_id = self.run_id
+        if run.continued:
+            self.replay()
         # kept in the run folder, so that a run killed before its first checkpoint resumes into
         # this record instead of leaving it RUNNING beside a new one
-        atomic_write(self.run_dir / RUN_ID_FILE, lambda tmp: tmp.write_text(self.run_id))
-        log.info("MLflow run %s in %s (experiment %s)", self.run_id, self.uri, experiment)
+        record_run_id(self.run_dir, self.run_id)
 
     def replay(self) -> None:
         """Make the calls queued while the store was down (params, files, the model), and log
         every metric point of the run folder's metrics.csv and every sample grid of its samples/
         that the store does not have yet."""
         self.outage.send_queued()
-        for step, values in resume.missing_metrics(self).items():
+        for step, values in self.run.missing_metrics(self.journal.metric_history(None)).items():
             self._send_metrics(values, step, synchronous=True)
-        for step, path in resume.missing_grids(self):
+        for step, path in self.run.missing_grids(self.run_dir / "samples"):
             from PIL import Image
 
             with Image.open(path) as image:
@@ -111,14 +114,14 @@ class MlflowTracker:
         batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
         self.client.log_batch(self.run_id, metrics=batch, synchronous=synchronous)
         for key in metrics:
-            self.logged[key].add(step)
+            self.run.logged[key].add(step)
 
     def _send_image(self, image: np.ndarray, key: str, step: int) -> None:
         self.client.log_image(self.run_id, image, key=key, step=step, synchronous=self.remote)
-        self.logged[f"image:{key}"].add(step)
+        self.run.logged[f"image:{key}"].add(step)
 
     def log_params(self, params: dict[str, Any]) -> None:
-        if self.resumed:  # MLflow refuses to change a logged param; the first values stand
+        if self.run.continued:  # MLflow refuses to change a logged param; the first values stand
             return
         items = [Param(k, str(v)[:_PARAM_LENGTH]) for k, v in params.items()]
         for start in range(0, len(items), _PARAMS_PER_CALL):
@@ -132,7 +135,7 @@ class MlflowTracker:
     def log_dataset(self, name: str, digest: str, path: str | None) -> None:
         """MLflow's dataset input of the run (its Datasets column and filter): the data set's
         name, the data cache key as the digest (the same images, the same digest), its path."""
-        if self.resumed:  # logged when the run began
+        if self.run.continued:  # logged when the run began
             return
         from mlflow.data.code_dataset_source import CodeDatasetSource
         from mlflow.data.dataset_source_registry import resolve_dataset_source
@@ -151,17 +154,17 @@ class MlflowTracker:
         self.outage.call("params", lambda: self.client.log_inputs(self.run_id, inputs))
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        new = {k: v for k, v in metrics.items() if step not in self.logged[k]}
+        new = {k: v for k, v in metrics.items() if step not in self.run.logged[k]}
         if not new:
             return
         self.journal.log_metrics(new, step)
         for key, value in new.items():
-            self.history[key].append((step, float(value)))
+            self.run.history[key].append((step, float(value)))
         self.outage.call("metrics", lambda: self._send_metrics(new, step, self.remote))
 
     def log_image(self, image: np.ndarray, key: str, step: int) -> None:
         # the run folder keeps it as samples/epoch_NNNN.png, from which replay() sends it
-        if step not in self.logged[f"image:{key}"]:
+        if step not in self.run.logged[f"image:{key}"]:
             self.outage.call("images", lambda: self._send_image(image, key, step))
 
     def log_figure(self, figure: Figure, name: str) -> None:
@@ -175,7 +178,7 @@ class MlflowTracker:
 
     def has_model(self) -> bool:
         """Whether the run already has its logged generator (a resumed run that had ended)."""
-        return self.model_logged
+        return self.run.model_logged
 
     def log_generator(
         self,
@@ -191,12 +194,12 @@ class MlflowTracker:
         def log() -> None:
             self.client.set_tag(self.run_id, tag.MODEL_EPOCH, str(epoch))
             self.client.set_tag(self.run_id, tag.MODEL_URI, log_model(self.run_id))
-            self.model_logged = True
+            self.run.model_logged = True
 
         self.outage.call("model", log)
 
     def metric_history(self, keys: list[str]) -> dict[str, list[tuple[int, float]]]:
-        return {key: list(self.history.get(key, [])) for key in keys}
+        return {key: list(self.run.history.get(key, [])) for key in keys}
 
     def finish(self, outcome: Outcome) -> None:
         """The store first: replay what it missed, then the outcome as the tag gan_lab.outcome

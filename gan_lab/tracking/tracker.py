@@ -18,18 +18,13 @@ if TYPE_CHECKING:  # none of them is imported for the command line's help
 
     from gan_lab.outcome import Outcome
 
-# Set by the sweep callback in the launching process; read by every job of the sweep.
-PARENT_RUN_ENV = "GAN_LAB_PARENT_RUN_ID"
-SWEEP_ID_ENV = "GAN_LAB_SWEEP_ID"
-SWEPT_ENV = "GAN_LAB_SWEPT"  # the keys the sweep varies, comma-separated: the jobs' run names
-
 History = dict[str, list[tuple[int, float]]]  # metric -> (step, value) points
-RUN_ID_FILE = ".mlflow_run_id"  # in a run folder: the MLflow run it logs to
 
 
 @dataclass
 class RunInfo:
-    """How a run is named and tagged; the entry point fills it from Hydra's job."""
+    """How a run is named and tagged; the entry point fills it from Hydra's job and, in a
+    sweep, what the sweep hands down (gan_lab/sweep/names.py)."""
 
     name: str = "default"
     tags: dict[str, str] = field(default_factory=dict)

@@ -37,6 +37,7 @@ from gan_lab.files import atomic_write
 from gan_lab.models.gan import Gan
 from gan_lab.sampling import Latents
 from gan_lab.training.augment import Augment
+from gan_lab.training.continuation import Continuation
 
 FORMAT = 2
 LAST, BEST = "last.pt", "best.pt"
@@ -143,7 +144,7 @@ def generator_weights(state: dict) -> dict:
 def load(path: Path) -> dict:
     """Read a checkpoint onto the CPU; a missing or unreadable file is a one-line error that
     says what the file is, not what to do next: a resume, `gan-lab eval` and `gan-lab sample`
-    all read checkpoints, and each says its own fix (see Checkpoints.resume)."""
+    all read checkpoints, and each says its own fix (see Checkpoints.continue_from)."""
     path = Path(path)
     if not path.is_file():
         raise GanLabError(f"checkpoint {path} does not exist")
@@ -268,22 +269,20 @@ class Checkpoints:
     def last(self) -> Path:
         return self.folder / LAST
 
-    def resume(self) -> Progress:
-        """train.resume: null starts fresh; auto continues this folder's last.pt if there is
-        one; anything else is a checkpoint path. Weights and optimisers are loaded now, the RNG
-        states by restore_rng(), just before training: what is built in between (the metrics'
-        network) draws from the RNG too."""
+    def continue_from(self, continuation: Continuation) -> Progress:
+        """Load the checkpoint that train.resume names (continuation.py), if any: weights and
+        optimisers now, the RNG states by restore_rng(), just before training: what is built in
+        between (the metrics' network) draws from the RNG too."""
         for stale in self.folder.glob(".*.tmp"):  # the temporary file of a write that was killed
             stale.unlink(missing_ok=True)
-        spec = self.train.resume
-        path = self.last if spec == "auto" else Path(spec) if spec else None
-        if path is None or (spec == "auto" and not path.is_file()):
+        path = continuation.checkpoint(self.last)
+        if path is None:
             return self.progress
         try:  # refused, not recorded: the record would be a new run beside the one resumed
             state = load(path)
             self.progress = restore(state, self.gan, self.augment)
         except GanLabError as error:
-            raise Refused(f"{error}: check train.resume={spec}") from error
+            raise Refused(f"{error}: check train.resume={continuation.spec}") from error
         self._rng = state["rng"]
         if path.resolve() == self.last.resolve():
             self.saved_step = self.progress.step

@@ -31,12 +31,13 @@ from gan_lab.models.gan import Gan
 from gan_lab.models.parameters import count_parameters
 from gan_lab.outcome import Outcome, Reason, Status
 from gan_lab.sampling import Latents
-from gan_lab.tracking import RunInfo, Tracker, open_tracker, placement_tags, recorded_run_id
+from gan_lab.tracking import RunInfo, Tracker, open_tracker, placement_tags
 from gan_lab.tracking.local import LocalTracker
 from gan_lab.tracking.store import StoreUnreachable
 from gan_lab.training.augment import Augment
 from gan_lab.training.checkpoint import BEST, Checkpoints, Progress, one_writer
 from gan_lab.training.checks import check_names
+from gan_lab.training.continuation import Continuation
 from gan_lab.training.evaluation import GO_ON, Evaluation, Verdict
 from gan_lab.training.loop import LoopSettings, TrainStep, fit, last_step
 from gan_lab.training.parts import Parts, build_networks, load_data
@@ -192,7 +193,7 @@ class Run:
         self.checkpoints = Checkpoints(
             folder, self.config.train, self.config_dict, gan, latents, augment
         )
-        if self.checkpoints.resume().step:
+        if self.checkpoints.continue_from(Continuation(self.config.train.resume)).step:
             log.info("resumed at step %d", self.progress.step)
         self.start_step = self.progress.step
         return self.checkpoints
@@ -202,9 +203,8 @@ class Run:
         params = count_parameters(gan.generator), count_parameters(gan.discriminator)
         tags = run_tags(self.config, self.info.tags, data, params, device, precision)
         info = replace(self.info, tags=tags)
-        run_id = self.progress.tracking_run_id
-        if run_id is None and self.config.train.resume == "auto":  # killed before a checkpoint
-            run_id = recorded_run_id(self.run_dir)
+        continuation = Continuation(self.config.train.resume)
+        run_id = continuation.tracked_run(self.progress.tracking_run_id, self.run_dir)
         self.tracker = tracker = open_tracker(self.config.tracking, self.run_dir, info, run_id)
         self.progress.tracking_run_id = tracker.run_id
         if placed := placement_tags():  # set again by a resumed run: a requeued job's count

@@ -15,8 +15,8 @@ from hydra.core.utils import JobReturn, filter_overrides, setup_globals
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_lab.errors import first_line
+from gan_lab.sweep.handoff import HANDED_DOWN
 from gan_lab.sweep.launchers import lost_job
-from gan_lab.tracking.tracker import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV
 
 try:
     from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
@@ -25,8 +25,6 @@ except ImportError:  # pip install 'gan-lab[ray]'
 
 log = logging.getLogger(__name__)
 _starting = threading.Lock()  # a search launches its trials from several threads
-# what a job needs of its sweep (gan_lab.tracking.sweep_callback sets them in this process)
-HANDED_DOWN = ("MLFLOW_TRACKING_URI", PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV)
 
 
 if RayLauncher is not None:

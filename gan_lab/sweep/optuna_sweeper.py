@@ -36,8 +36,8 @@ from optuna.trial import TrialState
 from gan_lab.errors import GanLabError
 from gan_lab.outcome import Outcome, Reason, Status
 from gan_lab.search.space import parse_space
-from gan_lab.search.trial import MLFLOW_RUN, SETTINGS, build, open_storage, plain
-from gan_lab.tracking.sweep_callback import current_sweep
+from gan_lab.search.study import MLFLOW_RUN, SETTINGS, build, open_storage, plain
+from gan_lab.sweep.record import current_sweep
 
 log = logging.getLogger(__name__)
 

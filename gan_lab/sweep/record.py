@@ -1,27 +1,26 @@
-"""The Hydra callback that gives a multirun one MLflow parent run.
+"""The record of a multirun: its MLflow parent run while it is open, and how its jobs ended.
 
-Before any job starts it opens the store once (MLflow's sqlite store, created by several
+Before any job starts (begin) it opens the store once (MLflow's sqlite store, created by several
 processes at once, races in its schema migration and can stay broken), checks the experiment,
-creates or continues the parent run, and passes the store's absolute URI, the parent run id and
-a sweep id to every job through the environment, which every launcher hands down to its jobs. A
-search's parent waits for its sweeper (open_search): a search that its sweeper refuses leaves no
-parent, and a search run again continues its study's. When the sweep ends it tallies the jobs
-and ends the parent with a summary; where the store stopped answering, the jobs' own records
-(outcome.json) say how they ended, and the resume command repairs the store's.
+creates or continues the parent run (training/continuation.py says which), and hands the store's
+absolute URI, the parent run id and a sweep id down to every job (handoff.py). A search's parent
+waits for its sweeper (open_search): a search that its sweeper refuses leaves no parent, and a
+search run again continues its study's. When the sweep ends (end) it tallies the jobs and ends
+the parent with a summary; where the store stopped answering, the jobs' own records
+(outcome.json) say how they ended, and the resume command repairs the store's. What the command
+line then exits with is exits.py's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shlex
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from gan_lab import tags
@@ -29,21 +28,27 @@ from gan_lab.config.choices import TrackerName
 from gan_lab.errors import GanLabError
 from gan_lab.outcome import MLFLOW_STATUS, Outcome, Reason, Status, outcome_of
 from gan_lab.overrides import key_of
-from gan_lab.tracking.factory import recorded_run_id
+from gan_lab.sweep import handoff
+from gan_lab.sweep.names import parent_name, parent_tags, swept_keys
 from gan_lab.tracking.store import describe, store_errors
-from gan_lab.tracking.tracker import PARENT_RUN_ENV, SWEEP_ID_ENV, SWEPT_ENV
+from gan_lab.training.continuation import Continuation, recorded_run_id
 
 log = logging.getLogger(__name__)
 
 
 class SweepRefused(BaseException):  # noqa: N818 (not an error of its own: it carries one)
-    """The sweep cannot start (its store does not answer): raised from on_multirun_start, before
-    any job runs. A BaseException, because Hydra turns a callback's Exception into a warning and
-    launches every job anyway; main() prints `error` in one line."""
+    """The sweep cannot start (its store does not answer): raised from begin(), before any job
+    runs. A BaseException, because Hydra turns a callback's Exception into a warning and launches
+    every job anyway; the command line prints `error` in one line."""
 
     def __init__(self, error: GanLabError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+class SweepUnfinished(Exception):  # noqa: N818 (an ending, not an error of the code)
+    """The sweep ran to its end, but its store stopped answering or not all its jobs finished:
+    the message says which, and where to look."""
 
 
 @dataclass
@@ -62,8 +67,9 @@ class SweepRecord:
     parent_run_id: str | None = None  # None once the parent is ended (or with tracking=none)
     counts: dict[Status, int] = field(default_factory=dict)  # jobs per status, at the end
     where: str = ""  # where the jobs' records are: the sweep folder or the parent run
-    open: bool = False  # launched and not ended: on_multirun_end has not run
+    open: bool = False  # launched and not ended: end() has not run
     store_lost: str | None = None  # the store's error, where it stopped answering
+    saved_env: handoff.Saved = field(default_factory=dict)  # the environment before the sweep
 
     def open_parent(self, earlier: str | None = None) -> None:
         """The parent run: the newest parent run that the filter `earlier` matches, continued
@@ -89,7 +95,7 @@ class SweepRecord:
             created = client.create_run(self.experiment_id, run_name=name, tags=self.parent_tags)
             parent = created.info.run_id
         self.parent_run_id, self.where = parent, f"MLflow run {parent}"
-        os.environ[PARENT_RUN_ENV] = parent
+        handoff.hand_down_parent(parent)
         log.info("MLflow sweep run %s in %s", parent, self.uri)
 
     def open_search(self, study: str, storage: str, interrupted: list[int]) -> None:
@@ -212,8 +218,15 @@ class SweepRecord:
             f"answers, replay them into it with: {self.resume_command}"
         )
 
+    def check_finished(self) -> None:
+        """SweepUnfinished where the store went away or not every job finished: a sweep that
+        ran to its end is a success only then."""
+        if unfinished := self.lost() or self.failures():
+            raise SweepUnfinished(unfinished)
 
-# The multirun this process runs or ran last (Hydra builds the callback; main() reads this)
+
+# The multirun this process runs or ran last: Hydra builds the callback that begins it, and the
+# sweeper, the launchers and the command line reach it here.
 _current = SweepRecord()
 
 
@@ -221,80 +234,57 @@ def current_sweep() -> SweepRecord:
     return _current
 
 
-class MlflowSweepCallback(Callback):
-    def __init__(self) -> None:
-        self.saved_env: dict[str, str | None] = {}
+def begin(config: DictConfig) -> SweepRecord:
+    """The record of the multirun that `config` (with its hydra node) starts, as the current
+    sweep: with tracking=mlflow its store opened once, its parent run opened (a search's waits
+    for its sweeper) and handed down with the rest to its jobs."""
+    global _current
+    hydra = config.hydra  # HydraConfig.get() is not set yet when a multirun starts
+    _current = record = SweepRecord(
+        search=hydra.runtime.choices["hydra/sweeper"] == "gan_lab_optuna",
+        sweep_dir=Path(str(hydra.sweep.dir)),
+        resume_command=resume_command(config),
+    )
+    record.where, record.open = str(record.sweep_dir), True
+    if config.tracking.name != TrackerName.MLFLOW:
+        return record
+    from gan_lab.tracking.store import connect, experiment_id, resolve_uri
 
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        global _current
-        hydra = config.hydra  # HydraConfig.get() is not set yet when a multirun starts
-        _current = record = SweepRecord(
-            search=hydra.runtime.choices["hydra/sweeper"] == "gan_lab_optuna",
-            sweep_dir=Path(str(hydra.sweep.dir)),
-            resume_command=resume_command(config),
-        )
-        record.where, record.open = str(record.sweep_dir), True
-        if config.tracking.name != TrackerName.MLFLOW:
-            return
-        from gan_lab.tracking.store import connect, experiment_id, resolve_uri
+    record.uri = uri = resolve_uri(config.tracking.uri)
+    try:
+        record.client = connect(uri)  # creates and migrates a new store here, once
+        record.experiment_id = experiment_id(record.client, config.tracking.experiment)
+    except GanLabError as error:  # before any job: the sweep stops here, in one line
+        raise SweepRefused(error) from error
+    sweep_id, swept = str(hydra.sweep.dir), swept_keys(config)
+    record.parent_name, record.parent_tags = parent_name(swept), parent_tags(config, swept)
+    record.saved_env = handoff.hand_down(uri, sweep_id, swept)
+    if not record.search:  # a search's parent: once its sweeper accepts it (open_search)
+        record.open_parent(Continuation(config.train.resume).sweep_parent(sweep_id))
+    return record
 
-        record.uri = uri = resolve_uri(config.tracking.uri)
-        try:
-            record.client = connect(uri)  # creates and migrates a new store here, once
-            record.experiment_id = experiment_id(record.client, config.tracking.experiment)
-        except GanLabError as error:  # before any job: the sweep stops here, in one line
-            raise SweepRefused(error) from error
-        sweep_id, swept = str(hydra.sweep.dir), swept_keys(config)
-        record.parent_name = f"sweep {', '.join(swept)}" if swept else "sweep"
-        record.parent_tags = {
-            tags.KIND: "sweep",
-            tags.SWEEP_ID: sweep_id,
-            tags.SWEEP_OVERRIDES: " ".join(hydra.overrides.task),
-            tags.SWEEPER: str(hydra.runtime.choices["hydra/sweeper"]),
-            tags.LAUNCHER: str(hydra.runtime.choices["hydra/launcher"]),
-            tags.SWEPT: ",".join(swept),
-        }
-        handed_down = {
-            "MLFLOW_TRACKING_URI": uri,
-            SWEEP_ID_ENV: sweep_id,
-            SWEPT_ENV: ",".join(swept),
-        }
-        self.saved_env = {key: os.environ.get(key) for key in [*handed_down, PARENT_RUN_ENV]}
-        os.environ.update(handed_down)
-        if not record.search:  # a search's parent: once its sweeper accepts it (open_search)
-            same_folder = f"tags.`{tags.SWEEP_ID}` = '{sweep_id}'"
-            record.open_parent(same_folder if config.train.resume else None)
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        record = _current
-        record.open = False
-        self.restore_env()
-        if record.parent_run_id is None:  # untracked: the jobs' outcome.json files say
-            record.counts = record.counts or record.tally(Status.FAILED)
-            return
-        parent = record.parent_run_id
-        try:  # a search's counts are its study's (the sweeper's)
-            record.counts = counts = record.counts or record.tally(Status.FAILED)
-            record.client.log_metric(parent, "jobs", sum(counts.values()))
-            for status, count in counts.items():
-                record.client.log_metric(parent, f"jobs_{status.lower()}", count)
-        except store_errors() as error:
-            record.lose_store(error, Status.FAILED)
-            return
-        summary = count_summary(counts)
-        # the sweep ran to its end: FINISHED, whatever its jobs did (the summary counts them)
-        record.close(Outcome(Status.FINISHED), summary or "no jobs")
-        log.info(
-            "sweep finished: %d jobs (%s); MLflow run %s", sum(counts.values()), summary, parent
-        )
-
-    def restore_env(self) -> None:
-        """The environment as it was before the sweep."""
-        for key, value in self.saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def end() -> None:
+    """The current sweep ran to its end: its jobs tallied, its parent run ended FINISHED with
+    their count (whatever they did: the summary counts them), the environment restored."""
+    record = _current
+    record.open = False
+    handoff.restore(record.saved_env)
+    if record.parent_run_id is None:  # untracked: the jobs' outcome.json files say
+        record.counts = record.counts or record.tally(Status.FAILED)
+        return
+    parent = record.parent_run_id
+    try:  # a search's counts are its study's (the sweeper's)
+        record.counts = counts = record.counts or record.tally(Status.FAILED)
+        record.client.log_metric(parent, "jobs", sum(counts.values()))
+        for status, count in counts.items():
+            record.client.log_metric(parent, f"jobs_{status.lower()}", count)
+    except store_errors() as error:
+        record.lose_store(error, Status.FAILED)
+        return
+    summary = count_summary(counts)
+    record.close(Outcome(Status.FINISHED), summary or "no jobs")
+    log.info("sweep finished: %d jobs (%s); MLflow run %s", sum(counts.values()), summary, parent)
 
 
 def resume_command(config: DictConfig) -> str:
@@ -324,20 +314,6 @@ def local_status(folder: Path, unrecorded: Status) -> Status:
 def job_folders(sweep_dir: Path) -> list[Path]:
     """The folders of the sweep's jobs that started: Hydra writes .hydra/ into each first."""
     return sorted(p.parent for p in sweep_dir.glob("*/.hydra"))
-
-
-def swept_keys(config: DictConfig) -> list[str]:
-    """The keys a multirun varies: its sweeper's params and the command line's sweeps
-    (`optim.lr=1e-4,2e-4`, `init=choice(normal,he_normal)`), in the order given."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    params = config.hydra.sweeper.get("params") or {}
-    keys = [str(key) for key in params]
-    parser = OverridesParser.create()
-    for override in parser.parse_overrides(list(config.hydra.overrides.task)):
-        if override.is_sweep_override() and override.get_key_element() not in keys:
-            keys.append(override.get_key_element())
-    return keys
 
 
 def _children(client: Any, parent_run_id: str) -> list[Any]:
