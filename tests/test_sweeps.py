@@ -16,6 +16,7 @@ from gan_lab import tags
 from gan_lab.config import SWEEPS_DIR, compose
 from gan_lab.outcome import outcome_of
 from gan_lab.report import as_override, report, varying_params
+from gan_lab.report.analysis import readable
 from tests.helpers.cli import run_cli
 from tests.helpers.metrics import stand_in_metrics
 
@@ -97,8 +98,9 @@ def test_a_seed_sweep_runs_and_its_report_has_a_row_per_run(tmp_path, monkeypatc
     markdown = path.read_text()
     rows = [line for line in markdown.splitlines() if line.startswith("| job ")]
     assert len(rows) == 3
-    by_lr = {c.data.params["optim.lr"]: c.data.metrics["fid"] for c in children}
-    fids = [by_lr[line.split(": lr=")[1].split()[0]] for line in rows]  # "| job 1: lr=0.0001 |"
+    by_lr = {readable(c.data.params["optim.lr"]): c.data.metrics["fid"] for c in children}
+    # "| job 1: optim.lr=1e-4 | ...": the label's value, in three significant figures
+    fids = [by_lr[line.split(": optim.lr=")[1].split()[0]] for line in rows]
     assert fids == sorted(fids)  # sorted by FID
     assert all(line.split(" | ")[-5] == "too few samples (32)" for line in rows)
     for child in children:
@@ -117,7 +119,7 @@ def test_varying_params_leave_out_derived_and_unchanging_ones():
     from types import SimpleNamespace
 
     def run(**params):
-        return SimpleNamespace(data=SimpleNamespace(params=params))
+        return SimpleNamespace(data=SimpleNamespace(params=params, tags={}))
 
     runs = [
         run(**{"optim.lr": "0.1", "optim.lr_g": "0.1", "train.epochs": "3", "tracking.uri": "a"}),
