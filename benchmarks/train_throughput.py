@@ -8,11 +8,14 @@ same architecture, data and batch size, in the same process. It prints both and 
     python benchmarks/train_throughput.py                 # every preset, 20 timed steps each
     python benchmarks/train_throughput.py --presets dcgan32 anime_s1 --steps 50 --device cuda
     python benchmarks/train_throughput.py --precisions fp32 bf16 --repeats 3   # gan_lab only
+    python benchmarks/train_throughput.py --presets dcgan64_fast dcgan32 dcgan64 \
+        --precisions fp32 bf16 --against dcgan64          # the fast 64x64 model beside both
 
-With --precisions, gan_lab's loop runs in each precision in turn, alternating, --repeats times
-(so that a neighbour's load falls on both alike); it prints the best of each and their ratio.
-Every figure names its kernel path: the CPU capability torch dispatches to (AVX2, AVX512, ...)
-and whether the CPU computes bf16 natively.
+With --precisions, gan_lab's loop runs every preset in each precision in turn, alternating,
+--repeats times (so that a neighbour's load falls on all alike); it prints the best of each, the
+ratio of each precision to the first, and with --against each preset's ratio to that preset in
+the same precision. Every figure names its kernel path: the CPU capability torch dispatches to
+(AVX2, AVX512, ...) and whether the CPU computes bf16 natively.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from gan_lab.training.loop import LoopSettings, Training, TrainStep, fit
 
 PRESETS = [
     "dcgan32",
+    "dcgan64_fast",
     "animal_faces28",
     "cifar_dcgan32",
     "anime_s1",
@@ -153,28 +157,37 @@ def _images(config, args: argparse.Namespace) -> torch.Tensor:
 
 
 def compare_precisions(args: argparse.Namespace, device: torch.device, name: str) -> None:
-    """gan_lab's loop in each of args.precisions, alternating, args.repeats times; the best of
-    each (the run least disturbed by anything else on the machine) and the ratio to the first."""
+    """gan_lab's loop for every preset in each of args.precisions, alternating over both,
+    args.repeats times; the best of each (the run least disturbed by anything else on the
+    machine), the ratio to the first precision, and with args.against to that preset."""
     first, *others = args.precisions
+    presets = list(dict.fromkeys([*args.presets, *([args.against] if args.against else [])]))
     print(
         f"device: {name}; batch {args.batch_size}; {args.steps} timed steps after "
         f"{args.warmup} warm-up steps; best of {args.repeats}, alternating"
     )
+    configs = {(s, p): _compose(s, args, p) for s in presets for p in args.precisions}
+    images = {s: _images(configs[s, first], args) for s in presets}  # the same in every precision
+    best = dict.fromkeys(configs, 0.0)
+    for _ in range(args.repeats):
+        for preset, precision in configs:
+            rate = gan_lab_loop(
+                configs[preset, precision], images[preset], device, args.warmup, args.steps
+            )
+            best[preset, precision] = max(best[preset, precision], rate)
     header = "".join(f"{p + ' img/s':>14}" for p in args.precisions)
-    ratios = "".join(f"{p + '/' + first:>12}" for p in others)
-    print(f"{'preset':<16}{'image':>10}{header}{ratios}")
-    for preset in args.presets:
-        configs = {p: _compose(preset, args, p) for p in args.precisions}
-        images = _images(configs[first], args)  # the same images for every precision
-        best = dict.fromkeys(args.precisions, 0.0)
-        for _ in range(args.repeats):
-            for precision, config in configs.items():
-                rate = gan_lab_loop(config, images, device, args.warmup, args.steps)
-                best[precision] = max(best[precision], rate)
-        image = "x".join(map(str, output_shape(configs[first].model)))
-        rates = "".join(f"{best[p]:>14.1f}" for p in args.precisions)
-        shown = "".join(f"{best[p] / best[first]:>12.2f}" for p in others)
-        print(f"{preset:<16}{image:>10}{rates}{shown}", flush=True)
+    header += "".join(f"{p + '/' + first:>12}" for p in others)
+    header += "".join(f"{p + ' x ' + args.against:>20}" for p in args.precisions if args.against)
+    print(f"{'preset':<16}{'image':>10}{header}")
+    for preset in presets:
+        image = "x".join(map(str, output_shape(configs[preset, first].model)))
+        line = "".join(f"{best[preset, p]:>14.1f}" for p in args.precisions)
+        line += "".join(f"{best[preset, p] / best[preset, first]:>12.2f}" for p in others)
+        if args.against:
+            line += "".join(
+                f"{best[preset, p] / best[args.against, p]:>20.2f}" for p in args.precisions
+            )
+        print(f"{preset:<16}{image:>10}{line}", flush=True)
 
 
 def main() -> None:
@@ -190,6 +203,7 @@ def main() -> None:
     parser.add_argument("--compile", help="gan_lab's train.compile (a torch.compile mode)")
     parser.add_argument("--precisions", nargs="+", help="compare these, alternating (gan_lab)")
     parser.add_argument("--repeats", type=int, default=3, help="with --precisions")
+    parser.add_argument("--against", help="with --precisions: each preset's ratio to this one")
     args = parser.parse_args()
     device = resolve_device(args.device)
     name = (

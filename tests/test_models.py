@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from gan_lab.config.compose import compose
 from gan_lab.models.dcgan import Discriminator, Generator, same_conv, same_conv_transpose
+from gan_lab.models.networks import build_discriminator, build_generator
 from gan_lab.models.parameters import count_parameters
 
 # The variants' overrides
@@ -39,6 +40,8 @@ COUNTS = [
     ("cat_faces64", [], (2_025_089, 2_025_985), (107_265, 107_265), (1, 64, 64)),
     # pytorch/examples dcgan at 64x64: its published G count (D has one head bias more)
     ("dcgan64", [], (3_576_704, 3_578_624), (2_765_569, 2_767_361), RGB64),
+    # dcgan32 with one more block on each side, built for throughput at 64x64
+    ("dcgan64_fast", [], (378_080, 378_560), (175_297, 175_745), RGB64),
 ]
 
 
@@ -121,3 +124,21 @@ def test_batch_norm_momentum_is_converted_from_keras():
         m.momentum == pytest.approx(0.2) and m.eps == pytest.approx(0.002) for m in norms
     )
     assert isinstance(norms[0], torch.nn.BatchNorm1d) and norms[0].num_features == 7 * 7 * 256
+
+
+def test_dcgan64_fast_is_dcgan32_with_one_block_more_each_side_and_scales_with_width():
+    small, fast = compose("model=dcgan32").model, compose("model=dcgan64_fast").model
+    assert fast.generator.projection == small.generator.projection  # 128 channels at 4x4
+    g_filters, d_filters = small.generator.filters, small.discriminator.filters
+    assert fast.generator.filters == [*g_filters, g_filters[-1] // 2]  # halving as size doubles
+    assert fast.discriminator.filters == [d_filters[0] // 2, *d_filters]
+    for width, g_counts, d_counts in [
+        (0.5, (146_032, 146_272), (44_641, 44_865)),
+        (2, (1_100_224, 1_101_184), (694_657, 695_553)),
+    ]:
+        model = compose("model=dcgan64_fast", f"model.width={width}").model
+        generator, discriminator = build_generator(model), build_discriminator(model, 64)
+        assert count_parameters(generator) == g_counts
+        assert count_parameters(discriminator) == d_counts
+        images = generator(torch.randn(2, model.latent_dim))
+        assert images.shape == (2, *RGB64) and discriminator(images).shape == (2,)

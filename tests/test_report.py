@@ -104,8 +104,8 @@ def test_the_header_says_what_every_run_shares_and_each_row_what_differs(sweep):
         "D [8, 8, 16] 3,761; optimiser adam, betas [0.5, 0.999]; batch 16; epochs 2; recipe seed."
     ) in markdown
     rows = _rows(markdown)
-    assert {row["run"] for row in rows} == {"job 0: lr=0.0001", "job 1: lr=0.0003"}
-    assert {row["optim.lr"] for row in rows} == {"0.0001", "0.0003"}
+    assert {row["run"] for row in rows} == {"job 0: optim.lr=1e-4", "job 1: optim.lr=3e-4"}
+    assert {row["optim.lr"] for row in rows} == {"1e-4", "3e-4"}
     assert all(row["steps"] == "16" and row["wall time"].endswith(" s") for row in rows)
 
 
@@ -114,7 +114,7 @@ def test_the_pictures_are_on_one_scale_and_readable(sweep):
     assert len(ylims) == 1 and ylims[0] is not None  # one figure, one y-scale for every run
     curves = [path.parent / "images" / f"{c.info.run_id}-loss_curves.png" for c in children]
     assert curves[0].read_bytes() != curves[1].read_bytes()  # each run's own lines in it
-    assert sorted(labels) == ["job 0: lr=0.0001", "job 1: lr=0.0003"]  # the legend's names
+    assert sorted(labels) == ["job 0: optim.lr=1e-4", "job 1: optim.lr=3e-4"]  # the legend
     sweep_dir = path.parent.parent / "s"
     for child in children:
         grid = Image.open(path.parent / "images" / f"{child.info.run_id}-final.png")
@@ -168,7 +168,7 @@ def test_a_row_is_labelled_by_the_values_its_job_recorded():
 
     values = json.dumps({"optim.lr": "1e-4", "recipe": "ema"})
     tagged = row("job 2", **{tags.JOB: "2", tags.SWEPT_VALUES: values})
-    assert tagged.label == "job 2: lr=1e-4 recipe=ema"
+    assert tagged.label == "job 2: optim.lr=1e-4, recipe=ema"
     assert row("job 2: lr=1e-4", **{tags.JOB: "2"}).label == "job 2: lr=1e-4"
 
 
@@ -201,7 +201,7 @@ def test_hydra_and_the_report_leave_out_the_same_keys():
     from types import SimpleNamespace
 
     def run(**params):
-        return SimpleNamespace(data=SimpleNamespace(params=params))
+        return SimpleNamespace(data=SimpleNamespace(params=params, tags={}))
 
     runs = [run(**{k: "a" for k in given}, **{"optim.lr": "1"}), run(**{"optim.lr": "2"})]
     assert varying_params(runs) == ["optim.lr"]
@@ -239,3 +239,122 @@ def test_the_report_crowns_only_when_asked(tmp_path, monkeypatch):
     assert client.get_model_version_by_alias("pets", "champion").run_id == better
     crowned = (tmp_path / "crowned" / "report.md").read_text()
     assert "Its registered model is now `models:/pets@champion`." in crowned
+
+
+# A sweep of a config group's choice (model: every layer key changes with it) and of a key under
+# it that the sweep sets on its own (model.width, a number of many digits)
+GROUP_SWEEP = [
+    "model=dcgan32,dcgan64_fast",
+    "model.width=0.1234567,0.25",
+    "data.num_images=64",
+    "train.batch_size=16",
+    "train.epochs=1",
+    "train.progress=false",
+    "metrics=standard",
+    "metrics.every=1",
+    "metrics.num_samples=32",
+    "metrics.kid_subset_size=16",
+    "tracking=mlflow",
+    "tracking.log_model=false",
+]
+
+
+@pytest.fixture(scope="module")
+def group_sweep(tmp_path_factory):
+    """The four runs of GROUP_SWEEP in a real sqlite store, and their report's Markdown."""
+    tmp_path = tmp_path_factory.mktemp("groups")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.chdir(tmp_path)
+        stand_in_metrics(monkeypatch)
+        store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        sweep_dir = f"hydra.sweep.dir={tmp_path / 's'}"
+        run_cli(monkeypatch, "-m", *GROUP_SWEEP, f"tracking.uri={store}", sweep_dir)
+        path = report("gan_lab", str(tmp_path / "report"), store)
+    _, runs = runs_of(store)
+    return path.read_text(), parent_and_children(runs)[1]
+
+
+@pytest.mark.integration
+def test_the_keys_a_group_choice_sets_are_one_column_and_one_importance(group_sweep):
+    markdown, children = group_sweep
+    filters = {c.data.params["model.generator.filters"] for c in children}
+    assert filters == {"[64, 32]", "[64, 32, 16]"}  # the layer keys vary with the choice
+    header = next(line for line in markdown.splitlines() if line.startswith("| run |"))
+    varying = header.split(" | ")[2:4]
+    assert varying == ["model", "model.width"]  # not model.name, filters, norm...: the choice
+    assert "model.generator" not in header and "model.discriminator" not in header
+    assert {row["model"] for row in _rows(markdown)} == {"dcgan32", "dcgan64_fast"}
+    importance = next(line for line in markdown.splitlines() if "mattered most" in line)
+    assert re.findall(r"`([^`]+)` \d\.\d\d", importance) in (
+        ["model", "model.width"],
+        ["model.width", "model"],
+    )
+    rerun = next(line for line in markdown.splitlines() if line.startswith("- `python -m"))
+    assert re.search(r" model=dcgan(32|64_fast)\b", rerun) and "model.generator" not in rerun
+
+
+@pytest.mark.integration
+def test_numbers_show_three_figures_and_the_row_label_says_what_varies(group_sweep):
+    markdown, children = group_sweep
+    rows = _rows(markdown)
+    assert {row["model.width"] for row in rows} == {"0.123", "0.25"}
+    assert {row["run"].split(": ")[1] for row in rows} == {
+        f"model={model}, model.width={width}"
+        for model in ("dcgan32", "dcgan64_fast")
+        for width in ("0.123", "0.25")
+    }
+    assert "0.1234567" not in markdown.split("## Conclusions")[0]  # the rerun line keeps it all
+    assert "model.width=0.1234567" in markdown.split("## Conclusions")[1]
+
+
+def test_a_value_reads_in_three_significant_figures():
+    from gan_lab.report.analysis import readable
+
+    shown = {
+        "0.00019844962727875773": "1.98e-4",
+        "7.167196901830588e-05": "7.17e-5",
+        "1e-05": "1e-5",
+        "0.999": "0.999",
+        "12.345": "12.3",
+        "123456.7": "1.23e5",
+        "64": "64",  # a whole number is shown whole
+        "10000": "10000",
+        "[0.5, 0.99]": "[0.5, 0.99]",
+        "['none', 'batch']": "[none, batch]",
+        "[translation]": "[translation]",
+        "[]": "[]",
+        "dcgan32": "dcgan32",
+        "None": "None",
+    }
+    assert {value: readable(value) for value in shown} == shown
+
+
+def test_a_group_sets_what_lies_under_it_or_what_its_choice_alone_decides():
+    """model's keys fold into model; a global group (+anime_s2_figure) takes the keys its choice
+    decides; a key swept on its own (model.width) and one no choice decides stay."""
+    from types import SimpleNamespace
+
+    def run(figure: str, model: str, width: str, batch: str, seed: str) -> SimpleNamespace:
+        params = {
+            "model.name": model,
+            "model.generator.filters": f"[{model}]",
+            "model.width": width,
+            "train.batch_size": batch,
+            "data.seed": seed,
+        }
+        given = {"anime_s2_figure": figure, "model": model, "model.width": width}
+        run_tags = {
+            tags.SWEPT: "+anime_s2_figure,model,model.width",
+            tags.SWEPT_VALUES: json.dumps(given),
+        }
+        return SimpleNamespace(data=SimpleNamespace(params=params, tags=run_tags))
+
+    runs = [
+        run("fig1", "a", "1", "10", "0"),
+        run("fig2", "a", "2", "64", "1"),
+        run("fig1", "b", "1", "10", "2"),
+        run("fig2", "b", "2", "64", "0"),
+    ]
+    assert varying_params(runs) == ["anime_s2_figure", "data.seed", "model", "model.width"]
+    untagged = [SimpleNamespace(data=SimpleNamespace(params=r.data.params, tags={})) for r in runs]
+    assert "model.generator.filters" in varying_params(untagged)  # no record of a choice

@@ -17,14 +17,17 @@ from gan_lab.config import SWEEPS_DIR
 from gan_lab.config.compose import compose
 from gan_lab.outcome import outcome_of
 from gan_lab.report import as_override, report, varying_params
+from gan_lab.report.analysis import readable
 from tests.helpers.cli import run_cli
 from tests.helpers.metrics import stand_in_metrics
 
 SWEEPS = sorted(p.stem for p in (SWEEPS_DIR / "sweep").glob("*.yaml"))
+# The seeds' sweeps, and those asking a seed's questions of a fast base (sweep=*_fast)
+SEED_SWEEPS = [s for s in SWEEPS if not s.endswith("_fast")]
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("sweep", SWEEPS)
+@pytest.mark.parametrize("sweep", SEED_SWEEPS)
 def test_every_sweep_composes_with_its_seed_settings(sweep):
     config = compose(f"+sweep={sweep}")
     assert config.tracking.experiment == sweep
@@ -55,6 +58,42 @@ def test_the_sweeps_carry_the_write_ups_settings():
         2000,
         32,
     )
+
+
+def test_the_fast_scenario_2_sweep_asks_the_write_ups_questions_of_the_fast_64x64_base():
+    """Its four axes (batch, the generator's batch norm, init, filters), every option composed
+    on experiment=anime64_fast at one minute budget per run."""
+    import yaml
+
+    sweep = yaml.safe_load((SWEEPS_DIR / "sweep" / "anime_scenario2_fast.yaml").read_text())
+    axes = {key: values.split(",") for key, values in sweep["hydra"]["sweeper"]["params"].items()}
+    assert axes == {
+        "train.batch_size": ["10", "64"],
+        "+anime_s2_fast_norm": ["figures1_2", "figure3"],
+        "init": ["truncated_normal", "keras_default"],
+        "+anime_s2_fast_filters": ["fast", "figure4", "figure5"],
+    }
+    base = compose("experiment=anime64_fast")
+    configs = [
+        compose("sweep=anime_scenario2_fast", *(f"{k}={v[i % len(v)]}" for k, v in axes.items()))
+        for i in range(3)
+    ]
+    for config in configs:
+        assert (
+            config.model.name == "dcgan64_fast"
+            and config.tracking.experiment == sweep["tracking"]["experiment"]
+        )
+        assert (config.train.max_minutes, config.data.holdout) == (10, base.data.holdout)
+        assert (config.loss, config.optim, config.augment) == (base.loss, base.optim, base.augment)
+    first, second, third = configs
+    g = first.model.generator  # batch 10, Figures 1-2's batch norm, truncated normal, fast
+    assert (first.train.batch_size, g.norm_momentum, g.norm_eps) == (10, 0.2, 1e-5)
+    assert (first.init.name, g.filters) == ("truncated_normal", base.model.generator.filters)
+    g = second.model.generator  # batch 64, Figure 3's batch norm, Keras' init, Figure 4
+    assert (second.train.batch_size, g.norm_momentum, g.norm_eps) == (64, 0.01, 1e-3)
+    assert (second.init.name, g.filters) == ("keras_default", [128, 64, 64])
+    assert second.model.discriminator.filters == [32, 64, 64, 128]
+    assert third.model.generator.filters == [128, 128, 64]  # Figure 5
 
 
 TINY_RUN = [
@@ -98,8 +137,9 @@ def test_a_seed_sweep_runs_and_its_report_has_a_row_per_run(tmp_path, monkeypatc
     markdown = path.read_text()
     rows = [line for line in markdown.splitlines() if line.startswith("| job ")]
     assert len(rows) == 3
-    by_lr = {c.data.params["optim.lr"]: c.data.metrics["fid"] for c in children}
-    fids = [by_lr[line.split(": lr=")[1].split()[0]] for line in rows]  # "| job 1: lr=0.0001 |"
+    by_lr = {readable(c.data.params["optim.lr"]): c.data.metrics["fid"] for c in children}
+    # "| job 1: optim.lr=1e-4 | ...": the label's value, in three significant figures
+    fids = [by_lr[line.split(": optim.lr=")[1].split()[0]] for line in rows]
     assert fids == sorted(fids)  # sorted by FID
     assert all(line.split(" | ")[-5] == "too few samples (32)" for line in rows)
     for child in children:
@@ -118,7 +158,7 @@ def test_varying_params_leave_out_derived_and_unchanging_ones():
     from types import SimpleNamespace
 
     def run(**params):
-        return SimpleNamespace(data=SimpleNamespace(params=params))
+        return SimpleNamespace(data=SimpleNamespace(params=params, tags={}))
 
     runs = [
         run(**{"optim.lr": "0.1", "optim.lr_g": "0.1", "train.epochs": "3", "tracking.uri": "a"}),

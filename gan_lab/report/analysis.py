@@ -1,5 +1,8 @@
 """What the report concludes from the runs: one row per run, the parameters that vary, which of
-them mattered for FID (Optuna's fANOVA), and the command that reruns the best run."""
+them mattered for FID (Optuna's fANOVA), and the command that reruns the best run.
+
+A config group that a sweep chooses (`model=dcgan32,dcgan64`) is one parameter here, its choice:
+the layer keys that the choice sets are its doing, not five parameters of their own."""
 
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ from pathlib import Path
 from mlflow.entities import Run as MlflowRun
 
 from gan_lab import tags
+from gan_lab.config import CONF_DIR
 from gan_lab.metrics.scores import SAMPLES
 from gan_lab.outcome import Outcome, Status, outcome_of
-from gan_lab.overrides import key_of, not_experiment, short
+from gan_lab.overrides import key_of, keys_of, not_experiment
 
 
 @dataclass
@@ -53,17 +57,26 @@ class Row:
         return self.run.info.run_name
 
     @property
+    def swept_values(self) -> dict[str, str]:
+        """The job's values of the keys the sweep varies, as it was given them ({} before the
+        tag): config groups' choices too, {"model": "dcgan32"}."""
+        return json.loads(self.tags.get(tags.SWEPT_VALUES) or "{}")
+
+    def value_of(self, key: str) -> str | None:
+        """The run's value of a varying key: a param as logged, a config group its choice."""
+        return self.params.get(key, self.swept_values.get(key))
+
+    @property
     def label(self) -> str:
-        """The number and what the sweep varies: "job 2: lr=0.0001 batch_size=64", config groups
-        such as recipe=ema too, as the job recorded it; else from the swept params."""
-        given = self.tags.get(tags.SWEPT_VALUES)
+        """The number and what the sweep varies, in full and readable: "job 2: optim.lr=1e-4,
+        train.batch_size=64", config groups such as recipe=ema too, as the job recorded it;
+        else from the swept params."""
+        given = self.swept_values
         name = self.run.info.run_name or ""
-        if given:
-            values = short(json.loads(given))
-        elif name.startswith("job ") and ": " in name:  # gan_lab 0.2 named its jobs so, untagged
-            values = name.split(": ", 1)[1]
-        else:
-            values = short({k: self.params[k] for k in self.swept if k in self.params})
+        if not given and name.startswith("job ") and ": " in name:  # gan_lab 0.2, untagged
+            return name
+        given = given or {k: self.params[k] for k in self.swept if k in self.params}
+        values = ", ".join(f"{key}={readable(value)}" for key, value in given.items())
         return f"{self.number}: {values}" if values else self.number
 
     @property
@@ -85,7 +98,9 @@ class Row:
 def varying_params(runs: list[MlflowRun]) -> list[str]:
     """Params whose values differ across the runs, leaving out those that are not part of the
     experiment (overrides.not_experiment). A param that always moves with one listed before it
-    (optim.lr_g follows optim.lr) is left out."""
+    (optim.lr_g follows optim.lr) is left out, and so is one that a swept config group's choice
+    sets (chosen_groups): the group is listed in its place. A param the sweep varies on its own
+    (model.width beside model) stays."""
     skipped = not_experiment()
     keys = sorted({k for r in runs for k in r.data.params if k not in skipped})
     columns: dict[str, tuple] = {}
@@ -93,7 +108,78 @@ def varying_params(runs: list[MlflowRun]) -> list[str]:
         column = tuple(r.data.params.get(key) for r in runs)
         if len(set(column)) > 1 and column not in columns.values():
             columns[key] = column
-    return list(columns)
+    groups = chosen_groups(runs)
+    swept = {k for r in runs for k in keys_of(r.data.tags.get(tags.SWEPT, ""))}
+    kept = [k for k, column in columns.items() if k in swept or not _set_by(k, column, groups)]
+    return sorted(kept + [g for g, choices in groups.items() if len(set(choices)) > 1])
+
+
+def chosen_groups(runs: list[MlflowRun]) -> dict[str, tuple[str, ...]]:
+    """The config groups that the runs' sweep chose (`model`, `loss`, `+anime_s2_figure`: a swept
+    key that is no param), each with every run's choice, where every run recorded its own."""
+    params = {k for r in runs for k in r.data.params}
+    swept = {k for r in runs for k in keys_of(r.data.tags.get(tags.SWEPT, ""))}
+    given = [json.loads(r.data.tags.get(tags.SWEPT_VALUES) or "{}") for r in runs]
+    return {
+        group: tuple(values[group] for values in given)
+        for group in sorted(swept - params)
+        if all(group in values for values in given)
+    }
+
+
+def _set_by(key: str, column: tuple, groups: dict[str, tuple[str, ...]]) -> str | None:
+    """The group whose choice sets the param `key`: the group it belongs to (model.* is model's),
+    else one whose choice alone decides its value in every run (a group of the global package,
+    such as anime_s2_figure, sets keys anywhere)."""
+    for group in groups:
+        if key.startswith(f"{group}."):
+            return group
+    for group, choices in groups.items():
+        if len(set(zip(choices, column, strict=True))) == len(set(choices)):
+            return group
+    return None
+
+
+def three_figures(number: float) -> str:
+    """A number in three significant figures, in the shortest readable form: 0.5, 0.999, 12.3,
+    1.98e-4 (not 0.00019844962727875773), 1.23e5."""
+    if number == 0 or not math.isfinite(number):
+        return f"{number:g}"
+    exponent = math.floor(math.log10(abs(float(f"{number:.2e}"))))
+    if -3 <= exponent < 3:
+        return f"{number:.3g}"
+    mantissa = f"{number / 10**exponent:.2f}".rstrip("0").rstrip(".")
+    return f"{mantissa}e{exponent}"
+
+
+def readable(value: str) -> str:
+    """A logged or given value as the report shows it: floats in three significant figures,
+    whole numbers as they are, lists without quotes ("['none', 'batch']" -> "[none, batch]")."""
+    text = value.strip()
+    if text.startswith("[") and text.endswith("]"):
+        items = _split_top_level(text[1:-1])
+        return "[" + ", ".join(readable(item.strip().strip("'\"")) for item in items) + "]"
+    try:
+        int(text)
+        return text
+    except ValueError:
+        pass
+    try:
+        return three_figures(float(text))
+    except ValueError:
+        return text
+
+
+def _split_top_level(text: str) -> list[str]:
+    """The comma-separated items of a list's inside, nested lists kept whole."""
+    items, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(text[start:index])
+            start = index + 1
+    last = text[start:]
+    return items + [last] if last.strip() or items else items
 
 
 def as_override(value: str) -> str:
@@ -111,7 +197,7 @@ def importances(rows: list[Row], keys: list[str]) -> dict[str, float]:
         return {}
     distributions, values = {}, {}
     for key in keys:
-        raw = [r.params.get(key, "None") for r in scored]
+        raw = [r.value_of(key) or "None" for r in scored]
         try:
             numbers = [float(v) for v in raw]
         except ValueError:
@@ -143,8 +229,14 @@ def command(row: Row, *overrides: str) -> str:
 
 
 def rerun_command(parent: MlflowRun | None, best: Row, keys: list[str]) -> str:
-    """The sweep's overrides, less those the sweep varies, plus the best run's values of them."""
+    """The sweep's overrides, less those the sweep varies, plus the best run's values of them
+    (exact, as logged; a config group by its choice)."""
     base = parent.data.tags.get(tags.SWEEP_OVERRIDES, "").split() if parent else []
     base = [o for o in base if key_of(o) not in keys]
     chosen = [f"{k}={as_override(best.params[k])}" for k in keys if k in best.params]
-    return command(best, *base, *chosen)
+    choices = [
+        f"{'' if (CONF_DIR / k).is_dir() else '+'}{k}={best.swept_values[k]}"
+        for k in keys
+        if k not in best.params and k in best.swept_values
+    ]
+    return command(best, *base, *chosen, *choices)

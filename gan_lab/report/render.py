@@ -14,7 +14,7 @@ from mlflow.entities import Run as MlflowRun
 from gan_lab import tags
 from gan_lab.metrics.scores import MINIMUM_SAMPLES
 from gan_lab.outcome import Status
-from gan_lab.report.analysis import Row, rerun_command
+from gan_lab.report.analysis import Row, readable, rerun_command
 from gan_lab.tracking import History
 
 QUALITY = ("good", "decent", "poor")  # the quality_<name> rates
@@ -131,7 +131,9 @@ def _shared(rows: list[Row], keys: list[str]) -> str:
         filters = ("model.generator.filters", "model.discriminator.filters")
         whole = all(same(key) is not None for key in filters)  # else each row's differ
         facts.append(f"model {_model(first) if whole else first.params['model.name']}")
-    optimiser = [f"{k.split('.')[-1]} {same(k)}" for k in OPTIMISER if same(k) is not None]
+    optimiser = [
+        f"{k.split('.')[-1]} {readable(same(k) or '')}" for k in OPTIMISER if same(k) is not None
+    ]
     if same("optim.name") or optimiser:
         named = [f"optimiser {same('optim.name')}"] if same("optim.name") else []
         facts.append(", ".join(named + optimiser))
@@ -164,7 +166,7 @@ def _columns(row: Row, keys: list[str]) -> list[tuple[str, str | Path | None]]:
     return [
         ("run", row.label),
         ("status", row.status),
-        *[(key, row.params.get(key, "")) for key in keys],
+        *[(key, readable(row.value_of(key) or "")) for key in keys],
         ("steps", str(row.outcome.step) if row.outcome.step else ""),
         ("wall time", _duration(row.wall_seconds)),
         ("loss curves (G, D real, D fake)", row.images.get("loss curves")),
