@@ -44,7 +44,7 @@ export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 if [ "$SMOKE" = 1 ]; then
     DEVICE=cpu
     PRESETS="dcgan32"; STEPS=2; WARMUP=1; COMPILE_PRESETS=""
-    IMAGES=128; FID_NUM=64; RUNS=2; EPOCHS=1; PACK=""
+    IMAGES=128; FID_NUM=16; RUNS=2; EPOCHS=1; SWEEP_IMAGES=128; PACK=""
 else
     DEVICE=cuda
     if ! "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
@@ -53,7 +53,7 @@ else
     fi
     PRESETS="dcgan32 animal_faces28 cifar_dcgan32 anime_s1 anime_s2 celeba64 cat_faces64 dcgan64"
     STEPS=20; WARMUP=3; COMPILE_PRESETS="dcgan32 dcgan64"
-    IMAGES=6400; FID_NUM=10000; RUNS=9; EPOCHS=2; PACK=0.25
+    IMAGES=6400; FID_NUM=10000; RUNS=9; EPOCHS=2; SWEEP_IMAGES=4096; PACK=0.25
 fi
 
 ROWS=()  # "step|status|seconds|headline"
@@ -124,7 +124,7 @@ fi
 # 5. a sweep through the Ray launcher, packed four jobs to a GPU, against one after another
 if "$PY" -c "import ray, hydra_plugins.hydra_ray_launcher" 2>/dev/null; then
     step sweep 300 "$PY" benchmarks/sweep_throughput.py --runs "$RUNS" --epochs "$EPOCHS" \
-        --device "$DEVICE" ${PACK:+--pack "$PACK"}
+        --images "$SWEEP_IMAGES" --device "$DEVICE" ${PACK:+--pack "$PACK"}
 else
     skip sweep "Ray or hydra-ray-launcher is not installed (pip install -e '.[ray]')"
 fi

@@ -2,8 +2,8 @@
 Ray launcher on the same hardware, as a ratio. With GPUs it also compares one job per GPU with
 four jobs packed on each GPU (hydra.launcher.ray.remote.num_gpus=0.25).
 
-Each run trains the small dcgan32 on the synthetic data (`--epochs`, no metrics, no tracking),
-so the figures measure how the launchers place jobs, start-up included.
+Each run trains the small dcgan32 on the synthetic data (`--epochs`, `--images`, no metrics, no
+tracking), so the figures measure how the launchers place jobs, start-up included.
 
     python benchmarks/sweep_throughput.py                 # CPU, or the GPUs when there are some
     python benchmarks/sweep_throughput.py --epochs 3 --runs 8
@@ -31,9 +31,10 @@ def timed_sweep(overrides: list[str], folder: str, env: dict | None = None) -> f
     return time.perf_counter() - start
 
 
-def sweep_seconds(extra: list[str], runs: int, epochs: int, folder: str) -> float:
+def sweep_seconds(extra: list[str], runs: int, epochs: int, images: int, folder: str) -> float:
     lrs = ",".join(f"{(i + 1) * 5e-5:.6g}" for i in range(runs))
-    overrides = [f"optim.lr={lrs}", f"train.epochs={epochs}", "metrics=none", "tracking=none"]
+    overrides = [f"optim.lr={lrs}", f"train.epochs={epochs}", f"data.num_images={images}"]
+    overrides += ["metrics=none", "tracking=none"]
     return timed_sweep([*overrides, f"hydra.sweep.dir={folder}", *extra], folder)
 
 
@@ -43,6 +44,7 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--images", type=int, default=4096, help="synthetic images a run trains on")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when there is a GPU)")
     parser.add_argument("--pack", type=float, default=0.25, help="GPUs a packed job asks Ray for")
     args = parser.parse_args()
@@ -64,12 +66,13 @@ def main() -> None:
         )
     where = torch.cuda.get_device_name() if gpus else f"{torch.get_num_threads()} CPU threads"
     print(
-        f"{args.runs} runs of dcgan32, {args.epochs} epochs each on 4,096 synthetic images, {where}"
+        f"{args.runs} runs of dcgan32, {args.epochs} epochs each on {args.images:,} synthetic "
+        f"images, {where}"
     )
     baseline = None
     for name, extra in settings:
         with tempfile.TemporaryDirectory() as folder:
-            seconds = sweep_seconds(extra, args.runs, args.epochs, folder)
+            seconds = sweep_seconds(extra, args.runs, args.epochs, args.images, folder)
         baseline = baseline or seconds
         print(
             f"{name:42} {seconds:7.1f} s   {args.runs / seconds * 60:6.1f} runs/min   "

@@ -20,7 +20,7 @@ from gan_lab.data import image_shape, load_images
 from gan_lab.report import report
 from gan_lab.trained import interpolate
 from gan_lab.training import checkpoint
-from tests.helpers.cli import gan_lab_cli, run_cli
+from tests.helpers.cli import run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics
 from tests.helpers.tracking import parent_and_children, runs_of
@@ -83,15 +83,13 @@ def test_a_latent_walk_goes_from_one_image_to_another(tmp_path, tiny_config):
 
 @pytest.mark.integration
 @pytest.mark.filterwarnings("ignore:.*validate_serving_input:FutureWarning")
-def test_the_best_generator_is_logged_registered_crowned_and_servable(tmp_path, monkeypatch):
+def test_the_best_generator_is_logged_registered_crowned_and_servable(tmp_path, monkeypatch, store):
     """A two-job sweep scored every epoch: each run logs best.pt and the MLflow model of its
     best FID's moving average, registered as `pets`; the report crowns the best run's version
     `champion`; models:/pets@champion loads that generator and serves the README's request."""
     import mlflow.models
 
-    monkeypatch.chdir(tmp_path)
     stand_in_metrics(monkeypatch)
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_cli(
         monkeypatch,
         "-m",
@@ -158,11 +156,11 @@ def test_a_users_own_config_is_applied_under_the_command_line(tmp_path, monkeypa
     assert (config.data.cache_dir, config.tracking.experiment) == ("/somewhere/cache", "theirs")
 
 
-@pytest.mark.integration
-def test_an_unknown_command_lists_the_commands(tmp_path):
-    result = gan_lab_cli(tmp_path, "bogus")
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
+def test_an_unknown_command_lists_the_commands(monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exited:
+        run_cli(monkeypatch, "bogus")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip() == (
         "gan-lab: error: no command 'bogus': train with gan-lab [key=value ...], or run one of "
         "sample, eval, fid, report (gan-lab COMMAND --help)"
     )

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from gan_lab import tags
 from gan_lab.outcome import outcome_of
-from tests.helpers.cli import gan_lab_cli
+from tests.helpers.cli import gan_lab_cli, run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.servers import free_port, mlflow_server, postgres, postgres_bin
 from tests.helpers.tracking import parent_and_children, runs_of
@@ -26,11 +26,11 @@ def _steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_server_that_dies_mid_run_loses_nothing_once_it_is_back(tmp_path):
+def test_a_server_that_dies_mid_run_loses_nothing_once_it_is_back(tmp_path, new_store, monkeypatch):
     """The server is killed after the first epoch: training goes on and ends (one warning, no
     minutes of retries); restarted, `train.resume=auto` replays the outage's metrics, sample
     grids and final files, logs the model once and ends the run FINISHED."""
-    port, backend = free_port(), f"sqlite:///{tmp_path / 'server.db'}"
+    port, backend = free_port(), new_store(tmp_path / "server")
     args = with_defaults(
         "data.num_images=960",
         "train.epochs=6",
@@ -53,8 +53,8 @@ def test_a_server_that_dies_mid_run_loses_nothing_once_it_is_back(tmp_path):
     assert output.count("stopped answering") == 1 and "could not be finished" in output
 
     with mlflow_server(backend, tmp_path / "artifacts", port) as url:
-        resumed = gan_lab_cli(tmp_path, *args, "train.resume=auto", f"hydra.run.dir={run_dir}")
-        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        monkeypatch.chdir(tmp_path)  # the resumed run, here
+        run_cli(monkeypatch, *args, "train.resume=auto", f"hydra.run.dir={run_dir}")
         client = MlflowClient(url)
         (record,) = client.search_runs([client.get_experiment_by_name("gan_lab").experiment_id])
         run_id = record.info.run_id
@@ -91,19 +91,19 @@ def test_a_tracking_uri_where_nothing_listens_is_one_line_within_seconds(tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL server programs (pg_config)")
-def test_a_sweep_through_a_server_backed_by_postgresql(tmp_path):
+def test_a_sweep_through_a_server_backed_by_postgresql(tmp_path, monkeypatch):
     """The Docker stack's pairing, for real: PostgreSQL 15 on 127.0.0.1, an MLflow server over it,
-    a three-job sweep through the server."""
+    a three-job sweep through the server (run here)."""
+    monkeypatch.chdir(tmp_path)
     with postgres() as database, mlflow_server(database, tmp_path / "a", free_port()) as url:
-        result = gan_lab_cli(
-            tmp_path,
+        run_cli(
+            monkeypatch,
             "-m",
             *with_defaults("tracking=mlflow", "train.epochs=1", "tracking.log_model=false"),
             "optim.lr=1e-4,2e-4,3e-4",
             f"tracking.uri={url}",
             f"hydra.sweep.dir={tmp_path / 'sweep'}",
         )
-        assert result.returncode == 0, result.stderr[-2000:]
         client = MlflowClient(url)
         experiment = client.get_experiment_by_name("gan_lab")
         parent, children = parent_and_children(client.search_runs([experiment.experiment_id]))
@@ -128,10 +128,11 @@ def small_disk(tmp_path):
 
 
 @pytest.mark.integration
-def test_a_real_full_disk_ends_the_mlflow_run_and_keeps_last_pt(tmp_path, small_disk):
+def test_a_real_full_disk_ends_the_mlflow_run_and_keeps_last_pt(
+    tmp_path, small_disk, store, monkeypatch
+):
     """The run folder fills up while the resumed run checkpoints: one line naming the file,
     exit 2, the MLflow run (its store on another disk) ends FAILED, last.pt is untouched."""
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_dir = small_disk / "run"
     args = with_defaults(
         "tracking=mlflow",
@@ -139,7 +140,7 @@ def test_a_real_full_disk_ends_the_mlflow_run_and_keeps_last_pt(tmp_path, small_
         "tracking.log_model=false",
         f"hydra.run.dir={run_dir}",
     )
-    assert gan_lab_cli(tmp_path, *args, "train.epochs=1").returncode == 0
+    run_cli(monkeypatch, *args, "train.epochs=1")  # the run the full disk then meets
     last = run_dir / "checkpoints" / "last.pt"
     before = last.read_bytes()
     disk = os.statvfs(small_disk)
@@ -165,11 +166,12 @@ def _wait_for(path_glob, root, process: subprocess.Popen, timeout: float = 300) 
 
 
 @pytest.mark.slow
-def test_a_second_writer_of_a_run_folder_is_refused_and_a_killed_writer_leaves_no_lock(tmp_path):
+def test_a_second_writer_of_a_run_folder_is_refused_and_a_killed_writer_leaves_no_lock(
+    tmp_path, store, monkeypatch
+):
     """Two `train.resume=auto` of one folder at once: the second is refused in one line naming
     the first's pid, and writes nothing; once the first is killed (kill -9: no chance to clean
     up), the folder resumes, into the same MLflow run, each step logged once."""
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_dir = tmp_path / "run"
     args = [
         *with_defaults(
@@ -196,8 +198,7 @@ def test_a_second_writer_of_a_run_folder_is_refused_and_a_killed_writer_leaves_n
         f"gan-lab: error: the run folder {run_dir} is being written by another process "
         f"(pid {first.pid}): wait for it to end, or give this run another hydra.run.dir"
     ]
-    resumed = gan_lab_cli(tmp_path, *args, "train.epochs=1")  # ends at once: past epoch 1
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    run_cli(monkeypatch, *args, "train.epochs=1")  # resumes and ends at once: past epoch 1
     _, (record,) = runs_of(store)  # one run: the second wrote none
     assert record.info.status == "FINISHED"
     steps = _steps(MlflowClient(store), record.info.run_id, "g_loss")
@@ -217,11 +218,12 @@ def _search(tmp_path, *extra: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_search_killed_and_run_again_continues_its_parent_run_and_counts_its_study(tmp_path):
+def test_a_search_killed_and_run_again_continues_its_parent_run_and_counts_its_study(
+    tmp_path, store, monkeypatch
+):
     """kill -9 of the search's process in the middle of trial 0, then the same command: the same
     parent run goes on, trial 0's run (left RUNNING) ends KILLED at the step it reached, and the
     summary counts the study's trials: the interrupted one failed, the other two finished."""
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = _search(
         tmp_path, "hydra.sweeper.n_trials=2", "train.epochs=3",
         "tracking=mlflow", f"tracking.uri={store}", "tracking.log_model=false",
@@ -242,8 +244,7 @@ def test_a_search_killed_and_run_again_continues_its_parent_run_and_counts_its_s
     killed_parent, (killed_trial,) = parent_and_children(runs)
     assert killed_trial.info.status == "RUNNING"  # as kill -9 leaves it
 
-    again = gan_lab_cli(tmp_path, *args)
-    assert again.returncode == 0, again.stderr[-3000:]
+    run_cli(monkeypatch, *args)  # again, here
     client, runs = runs_of(store)
     parent, children = parent_and_children(runs)
     assert parent.info.run_id == killed_parent.info.run_id
@@ -259,12 +260,14 @@ def test_a_search_killed_and_run_again_continues_its_parent_run_and_counts_its_s
 
 
 @pytest.mark.slow
-def test_a_server_lost_mid_sweep_fails_the_sweep_in_one_line_and_its_resume_repairs_it(tmp_path):
+def test_a_server_lost_mid_sweep_fails_the_sweep_in_one_line_and_its_resume_repairs_it(
+    tmp_path, new_store
+):
     """A four-job joblib sweep, its tracking server killed mid-run: the two running jobs train
     on, the two after them cannot reach it; each records locally (outcome.json), the sweep exits
     1 with one line that says so and gives the command that repairs it; with the server back,
     that command leaves one FINISHED parent and four FINISHED jobs."""
-    port, backend = free_port(), f"sqlite:///{tmp_path / 'server.db'}"
+    port, backend = free_port(), new_store(tmp_path / "server")
     sweep = tmp_path / "sweep"
     args = [
         "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optim.lr=1e-4,2e-4,3e-4,4e-4",

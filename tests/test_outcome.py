@@ -107,9 +107,9 @@ def _agree(run, expected: tuple, report_cell: str) -> Outcome:
 
 
 @pytest.mark.integration
-def test_every_ending_of_a_sweep_is_recorded_once_and_read_the_same(tmp_path, monkeypatch, endings):
-    monkeypatch.chdir(tmp_path)
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_every_ending_of_a_sweep_is_recorded_once_and_read_the_same(
+    tmp_path, monkeypatch, endings, store
+):
     seeds = ",".join(map(str, IN_A_SWEEP))
     args = with_defaults(*RUN, f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     with pytest.raises(SystemExit) as exited:
@@ -127,10 +127,8 @@ def test_every_ending_of_a_sweep_is_recorded_once_and_read_the_same(tmp_path, mo
 
 @pytest.mark.integration
 def test_every_ending_of_a_search_is_the_same_in_optuna_mlflow_and_the_report(
-    tmp_path, monkeypatch, endings
+    tmp_path, monkeypatch, endings, store
 ):
-    monkeypatch.chdir(tmp_path)
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     journal = tmp_path / "studies" / "s.journal"
     study = optuna.create_study(study_name="s", storage=open_storage(str(journal)))
     for seed in IN_A_SEARCH:

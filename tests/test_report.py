@@ -36,17 +36,17 @@ SCORED_SWEEP = [
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
+def sweep(tmp_path_factory, new_store):
     """A tracked two-job learning-rate sweep scored on 120 samples, and its report (once for
     every test here)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        yield _sweep_and_report(tmp_path_factory.mktemp("sweep"), monkeypatch)
+        folder = tmp_path_factory.mktemp("sweep")
+        yield _sweep_and_report(folder, new_store(folder), monkeypatch)
 
 
-def _sweep_and_report(tmp_path, monkeypatch):
+def _sweep_and_report(tmp_path, store, monkeypatch):
     monkeypatch.chdir(tmp_path)
     stand_in_metrics(monkeypatch)
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = with_defaults(*SCORED_SWEEP, f"tracking.uri={store}")
     conf = tmp_path / "my_conf"  # a user's own config folder, searched beside gan_lab's
     conf.mkdir()
@@ -228,8 +228,7 @@ def _two_registered_runs(store: str) -> tuple[MlflowClient, list[str]]:
 
 
 @pytest.mark.integration
-def test_the_report_crowns_only_when_asked(tmp_path, monkeypatch):
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_the_report_crowns_only_when_asked(tmp_path, monkeypatch, store):
     client, (worse, better) = _two_registered_runs(store)
     markdown = report("crown", str(tmp_path / "plain"), store).read_text()
     assert client.get_model_version_by_alias("pets", "champion").run_id == worse

@@ -28,7 +28,7 @@ from gan_lab.outcome import Reason, Status
 from gan_lab.training import checkpoint, loop
 from gan_lab.training.run import run
 from tests.helpers.checkpoints import assert_same_checkpoint
-from tests.helpers.cli import gan_lab_cli, run_cli
+from tests.helpers.cli import run_cli
 from tests.helpers.configs import STEPS_PER_EPOCH, TINY, with_defaults
 
 
@@ -105,8 +105,9 @@ def _past_its_first_epoch(args: list[str], folder: Path) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
-    """SIGKILL a command-line run once its first epoch is checkpointed, then resume it."""
+def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config, monkeypatch):
+    """SIGKILL a command-line run once its first epoch is checkpointed, then resume it (here:
+    what is resumed is the killed process's folder)."""
     args = with_defaults("data.num_images=960", "train.epochs=4")
     killed = tmp_path / "killed"
     process = _past_its_first_epoch(args, killed)
@@ -114,14 +115,16 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, tiny_config):
     process.wait()
     epochs_done = _step(_weights(killed)) // (960 // 16)
     assert epochs_done >= 1
-    resumed = gan_lab_cli(tmp_path, *args, "train.resume=auto", f"hydra.run.dir={killed}")
-    assert resumed.returncode == 0, resumed.stderr
+    monkeypatch.chdir(tmp_path)
+    run_cli(monkeypatch, *args, "train.resume=auto", f"hydra.run.dir={killed}")
     run(tiny_config("data.num_images=960", "train.epochs=4"), tmp_path / "straight")
     assert_same_checkpoint(_weights(tmp_path / "straight"), _weights(killed))
 
 
 @pytest.mark.slow
-def test_sigterm_leaves_a_checkpoint_of_whole_steps_that_resumes_exactly(tmp_path, tiny_config):
+def test_sigterm_leaves_a_checkpoint_of_whole_steps_that_resumes_exactly(
+    tmp_path, tiny_config, monkeypatch
+):
     """What SLURM's time limit or `docker stop` sends, in the middle of training: the run ends
     KILLED (status 143) with last.pt at the step it had finished, and resumes from there."""
     args = with_defaults("data.num_images=960", "train.epochs=4")
@@ -133,8 +136,8 @@ def test_sigterm_leaves_a_checkpoint_of_whole_steps_that_resumes_exactly(tmp_pat
     recorded = json.loads((stopped / "outcome.json").read_text())
     assert (recorded["status"], recorded["reason"]) == ("KILLED", "terminated")
     assert _step(_weights(stopped)) == recorded["step"] > 960 // 16  # saved where it stopped
-    resumed = gan_lab_cli(tmp_path, *args, "train.resume=auto", f"hydra.run.dir={stopped}")
-    assert resumed.returncode == 0, resumed.stderr
+    monkeypatch.chdir(tmp_path)
+    run_cli(monkeypatch, *args, "train.resume=auto", f"hydra.run.dir={stopped}")
     run(tiny_config("data.num_images=960", "train.epochs=4"), tmp_path / "straight")
     assert_same_checkpoint(_weights(tmp_path / "straight"), _weights(stopped))
 
@@ -205,10 +208,10 @@ def test_training_on_cuda_keeps_the_images_on_the_device(tmp_path, tiny_config):
     assert all(torch.isfinite(torch.tensor(v)) for v in result.metrics.values())
 
 
-@pytest.mark.integration
-def test_multirun_gives_each_job_its_own_folder(tmp_path):
-    result = gan_lab_cli(
-        tmp_path,
+def test_multirun_gives_each_job_its_own_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_cli(
+        monkeypatch,
         "-m",
         "optim.lr=1e-4,2e-4,3e-4",
         "train.epochs=1",
@@ -216,7 +219,6 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path):
         *with_defaults()[1:],
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
     )
-    assert result.returncode == 0, result.stderr
     jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
     assert jobs == ["0", "1", "2"]
     lrs = [(tmp_path / "sweep" / j / ".hydra" / "overrides.yaml").read_text() for j in jobs]
@@ -229,16 +231,20 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path):
         assert (tmp_path / "sweep" / job / "checkpoints" / "last.pt").exists()
 
 
-@pytest.mark.integration
-def test_an_untracked_sweep_with_a_failed_job_finishes_the_others_then_exits_1(tmp_path):
-    result = gan_lab_cli(
-        tmp_path,
-        "-m",
-        *with_defaults("train.epochs=1", "init=normal", "init.std=1e30,0.02"),
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
-    )
-    assert result.returncode == 1
-    assert "1 of 2 jobs of the sweep did not finish (1 failed, 1 finished)" in result.stderr
+def test_an_untracked_sweep_with_a_failed_job_finishes_the_others_then_exits_1(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        run_cli(
+            monkeypatch,
+            "-m",
+            *with_defaults("train.epochs=1", "init=normal", "init.std=1e30,0.02"),
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        )
+    assert exited.value.code == 1
+    said = capsys.readouterr().err
+    assert "1 of 2 jobs of the sweep did not finish (1 failed, 1 finished)" in said
     assert (tmp_path / "sweep" / "1" / "checkpoints" / "last.pt").exists()  # the other job ran
 
 

@@ -179,9 +179,10 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_the_compose_server_command_serves_runs_and_artifacts(tmp_path):
-    """The mlflow service's command, with a sqlite store in place of PostgreSQL and a free port:
-    a run logged through it keeps its metrics, and its artifacts land in the served folder."""
+def test_the_compose_server_command_serves_runs_and_artifacts(tmp_path, new_store):
+    """The mlflow service's command, with a sqlite store in place of PostgreSQL, a free port and
+    one worker process (not uvicorn's four, which take a busy machine a minute to start): a run
+    logged through it keeps its metrics, and its artifacts land in the served folder."""
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     script = compose["services"]["mlflow"]["command"][-1].replace("$$", "$")
     port = _free_port()
@@ -191,11 +192,12 @@ def test_the_compose_server_command_serves_runs_and_artifacts(tmp_path):
     script = script.replace("/mlartifacts", str(tmp_path / "mlartifacts")).replace(
         "5000", str(port)
     )
+    script += " --workers 1"
     bin_dir = Path(sys.executable).parent
     env = {
         **os.environ,
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
-        "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path / 'backend.db'}",
+        "MLFLOW_BACKEND_STORE_URI": new_store(tmp_path / "backend"),
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     server = subprocess.Popen(

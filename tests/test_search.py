@@ -18,7 +18,7 @@ from gan_lab.errors import GanLabError
 from gan_lab.search.space import parse_space
 from gan_lab.search.study import SETTINGS, build, open_storage
 from gan_lab.sweep.optuna_sweeper import heartbeat, requeue_interrupted
-from tests.helpers.cli import gan_lab_cli, run_cli
+from tests.helpers.cli import run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics
 from tests.helpers.tracking import runs_of, tracked_sweep
@@ -126,11 +126,11 @@ def test_a_sampler_or_pruner_that_cannot_be_built_is_one_line():
         build("hydra.sweeper.sampler", {"seed": 1})
 
 
-@pytest.mark.integration
-def test_a_search_without_multirun_is_refused(tmp_path):
-    result = gan_lab_cli(tmp_path, "search=quick", *with_defaults())
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].endswith("add -m (gan-lab -m search=quick ...)")
+def test_a_search_without_multirun_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, err = _refused(monkeypatch, capsys, "search=quick", *with_defaults())
+    assert code == 2
+    assert err.splitlines()[-1].endswith("add -m (gan-lab -m search=quick ...)")
 
 
 @pytest.mark.integration
@@ -242,8 +242,12 @@ def test_trials_run_in_parallel_through_the_joblib_launcher_as_child_runs(tmp_pa
     assert study.sampler._constant_liar  # TPE spreads trials that run at once
 
 
-def _search_cli(tmp_path, *extra: str):
-    return gan_lab_cli(tmp_path, *_search_args(tmp_path, *extra))
+def _refused(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """`gan-lab <args>` in this process, which exits: its status and what it said on stderr."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        run_cli(monkeypatch, *args)
+    return exited.value.code, capsys.readouterr().err.strip()
 
 
 def _search_args(tmp_path, *extra: str) -> list[str]:
@@ -259,26 +263,27 @@ def _search_args(tmp_path, *extra: str) -> list[str]:
     ]
 
 
-def test_a_second_search_of_a_study_that_runs_refuses_in_one_line(tmp_path):
+def test_a_second_search_of_a_study_that_runs_refuses_in_one_line(tmp_path, monkeypatch, capsys):
     from filelock import FileLock
 
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "studies").mkdir()
     with FileLock(str(tmp_path / "studies" / "s.lock")):  # as a first search holds it
-        result = _search_cli(tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+        code, err = _refused(monkeypatch, capsys, *_search_args(tmp_path))
+    assert code == 2
+    assert err.splitlines() == [
         "gan-lab: error: study s is being run by another search (lock studies/s.lock): wait "
         "for it to end, or give this one another hydra.sweeper.study_name"
     ]
 
 
-def test_a_study_whose_name_shares_a_stem_with_a_running_one_is_not_refused(tmp_path):
+def test_a_study_whose_name_shares_a_stem_with_a_running_one_is_not_refused(tmp_path, monkeypatch):
     from filelock import FileLock
 
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "studies").mkdir()
     with FileLock(str(tmp_path / "studies" / "s.lock")):  # study s runs
-        result = _search_cli(tmp_path, "hydra.sweeper.study_name=s.v2")
-    assert result.returncode == 0, result.stderr[-2000:]
+        run_cli(monkeypatch, *_search_args(tmp_path, "hydra.sweeper.study_name=s.v2"))
 
 
 @pytest.mark.integration
@@ -289,16 +294,18 @@ def test_a_study_whose_name_shares_a_stem_with_a_running_one_is_not_refused(tmp_
         (lambda text: "garbage{{\n" + text, "cannot be read (JSONDecodeError"),
     ],
 )
-def test_a_damaged_journal_is_one_line_and_left_as_it_is(tmp_path, damage, says):
+def test_a_damaged_journal_is_one_line_and_left_as_it_is(
+    tmp_path, monkeypatch, capsys, damage, says, store
+):
     journal = tmp_path / "studies" / "s.journal"
     study = optuna.create_study(study_name="s", storage=open_storage(str(journal)))
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
     journal.write_text(damage(journal.read_text()))
     before = journal.read_bytes()
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = _search_cli(tmp_path, "tracking=mlflow", f"tracking.uri={store}")
-    assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
+    args = _search_args(tmp_path, "tracking=mlflow", f"tracking.uri={store}")
+    code, err = _refused(monkeypatch, capsys, *args)
+    assert code == 2
+    (line,) = err.splitlines()
     assert says in line and str(journal.relative_to(tmp_path)) in line
     assert journal.read_bytes() == before  # never made worse
     _, runs = runs_of(store)
@@ -306,7 +313,9 @@ def test_a_damaged_journal_is_one_line_and_left_as_it_is(tmp_path, damage, says)
 
 
 @pytest.mark.slow
-def test_a_second_search_of_a_sqlite_study_from_another_folder_refuses_in_one_line(tmp_path):
+def test_a_second_search_of_a_sqlite_study_from_another_folder_refuses_in_one_line(
+    tmp_path, monkeypatch, capsys
+):
     """The lock lives beside the database, not in the folder a search starts from: a second
     search of the running study, started elsewhere, stops at once and leaves the first alone."""
     db = tmp_path / "optuna.db"
@@ -323,9 +332,10 @@ def test_a_second_search_of_a_sqlite_study_from_another_folder_refuses_in_one_li
     while not (first_dir / "sweep" / "0" / ".hydra").exists():  # its trial runs
         assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
         time.sleep(0.2)
-    second = _search_cli(second_dir, storage)
-    assert second.returncode == 2
-    (line,) = second.stderr.strip().splitlines()
+    monkeypatch.chdir(second_dir)
+    code, err = _refused(monkeypatch, capsys, *_search_args(second_dir, storage))
+    assert code == 2
+    (line,) = err.splitlines()
     assert f"study s is being run by another search (lock {db}.s.lock)" in line
     assert first.wait(timeout=600) == 0, first.stderr.read()
     (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{db}").trials

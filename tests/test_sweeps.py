@@ -109,13 +109,10 @@ TINY_RUN = [
 
 
 @pytest.mark.integration
-def test_a_seed_sweep_runs_and_its_report_has_a_row_per_run(tmp_path, monkeypatch):
+def test_a_seed_sweep_runs_and_its_report_has_a_row_per_run(tmp_path, monkeypatch, store):
     """anime_scenario1's three learning rates on tiny synthetic data: three children of one
     parent run, then the scenario table with their images."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     stand_in_metrics(monkeypatch)
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_cli(
         monkeypatch,
         "-m",
@@ -197,10 +194,11 @@ def _loky_worker(pid: int) -> int | None:
     "signal_number",
     [signal.SIGKILL, signal.SIGTERM],
 )
-def test_a_killed_joblib_worker_leaves_no_run_running_and_the_sweep_fails(tmp_path, signal_number):
+def test_a_killed_joblib_worker_leaves_no_run_running_and_the_sweep_fails(
+    tmp_path, signal_number, store
+):
     """A worker that dies (the OOM killer's SIGKILL, a SIGTERM) stops joblib's pool: every
     job run that had started ends KILLED with the reason, the parent FAILED, the exit is 1."""
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     sweep = tmp_path / "sweep"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     process = subprocess.Popen(

@@ -181,8 +181,10 @@ def test_local_tracker_reads_its_own_history(tmp_path):
     assert tracker.metric_history(["g_loss"]) == {"g_loss": [(10, 1.5), (20, 1.25)]}
 
 
-def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store):
-    client, parent, children = tracked_sweep(tmp_path, "optim.lr=1e-4,2e-4,3e-4", "recipe=ema")
+def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store, monkeypatch):
+    client, parent, children = tracked_sweep(
+        tmp_path, "optim.lr=1e-4,2e-4,3e-4", "recipe=ema", monkeypatch=monkeypatch
+    )
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["jobs"] == 3 and parent.data.metrics["jobs_finished"] == 3
     assert sorted(c.data.params["optim.lr"] for c in children) == ["0.0001", "0.0002", "0.0003"]
@@ -194,11 +196,11 @@ def test_a_sweep_has_one_parent_run_and_a_child_per_job(tmp_path, store):
         assert (child.data.tags[tags.RECIPE], child.data.tags[tags.EXPERIMENT]) == ("ema", "none")
 
 
-def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):
+def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store, monkeypatch):
     """The sweep finishes its other jobs, then exits 1; a job whose value is invalid (init.std
     -1: refused before any run exists) is recorded too, with its reason."""
     client, parent, children = tracked_sweep(
-        tmp_path, "init=normal", "init.std=0.02,1e30,0.03,-1", status=1
+        tmp_path, "init=normal", "init.std=0.02,1e30,0.03,-1", status=1, monkeypatch=monkeypatch
     )
     status = {c.data.params["init.std"]: c.info.status for c in children}
     assert status == {"0.02": "FINISHED", "1e+30": "FAILED", "0.03": "FINISHED", "-1.0": "FAILED"}
@@ -211,7 +213,7 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, store):
 
 
 @pytest.mark.slow
-def test_four_parallel_jobs_share_one_fresh_store(tmp_path, store):
+def test_four_parallel_jobs_share_one_fresh_store(tmp_path, fresh_store):
     """Hydra's joblib launcher runs 4 processes at once against a store that did not exist."""
     client, parent, children = tracked_sweep(
         tmp_path,
@@ -233,7 +235,8 @@ def test_four_parallel_jobs_share_one_fresh_store(tmp_path, store):
 
 @pytest.mark.slow
 def test_the_ui_serves_the_runs_of_the_store(tiny_config, store, tmp_path):
-    """What `make ui` starts: `mlflow ui` on 127.0.0.1 against the runs' store."""
+    """What `make ui` starts: `mlflow ui` on 127.0.0.1 against the runs' store (here with one
+    worker process, not uvicorn's four, which take a busy machine a minute to start)."""
     import json
     import os
     import socket
@@ -258,6 +261,8 @@ def test_the_ui_serves_the_runs_of_the_store(tiny_config, store, tmp_path):
         "127.0.0.1",
         "--port",
         str(port),
+        "--workers",
+        "1",
     ]
     server = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -302,7 +307,7 @@ def test_a_run_that_fails_before_training_still_leaves_its_record(tiny_config, s
 
 
 @pytest.mark.slow
-def test_sixteen_runs_started_at_once_on_a_fresh_store_all_finish(tmp_path):
+def test_eight_runs_started_at_once_on_a_fresh_store_all_finish(tmp_path):
     """Plain runs, not a sweep: nothing creates the store first, so the runs race to create and
     migrate it; a lock beside the sqlite file lets one at a time."""
     store = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
@@ -316,13 +321,13 @@ def test_sixteen_runs_started_at_once_on_a_fresh_store_all_finish(tmp_path):
             stderr=subprocess.PIPE,
             text=True,
         )
-        for n in range(16)
+        for n in range(8)
     ]
     outputs = [p.communicate(timeout=900)[1] for p in processes]  # reads as they write
     failures = [out[-500:] for p, out in zip(processes, outputs, strict=True) if p.returncode]
     assert failures == []
     client, runs = _runs(store)
-    assert len(runs) == 16 and all(r.info.status == "FINISHED" for r in runs)
+    assert len(runs) == 8 and all(r.info.status == "FINISHED" for r in runs)
     client.create_experiment("still-healthy")  # the store works for the next run too
 
 
@@ -352,10 +357,13 @@ def test_a_sweep_against_a_store_that_does_not_answer_stops_before_any_job(tmp_p
     assert not list(sweep.glob("*/outcome.json"))  # no job started
 
 
-def test_a_resumed_sweep_continues_its_parent_run(tmp_path, store):
+def test_a_resumed_sweep_continues_its_parent_run(tmp_path, store, monkeypatch):
     """The rerun of a sweep in the same folder with train.resume=auto adds no second parent."""
-    client, parent, children = tracked_sweep(tmp_path, "optim.lr=1e-4,2e-4")
-    client, again, rerun = tracked_sweep(tmp_path, "optim.lr=1e-4,2e-4", "train.resume=auto")
+    sweep = ("optim.lr=1e-4,2e-4",)
+    client, parent, children = tracked_sweep(tmp_path, *sweep, monkeypatch=monkeypatch)
+    client, again, rerun = tracked_sweep(
+        tmp_path, *sweep, "train.resume=auto", monkeypatch=monkeypatch
+    )
     assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
     assert {c.info.run_id for c in rerun} == {c.info.run_id for c in children}
 
@@ -482,11 +490,11 @@ def read_only():
 
 
 @pytest.mark.integration
-def test_a_read_only_sqlite_store_is_said_to_be_read_only(tiny_config, tmp_path, read_only):
+def test_a_read_only_sqlite_store_is_said_to_be_read_only(
+    tiny_config, tmp_path, read_only, new_store
+):
     folder = tmp_path / "store"
-    folder.mkdir()
-    store = f"sqlite:///{folder / 'mlflow.db'}"
-    MlflowClient(store).search_experiments()  # the store exists
+    store = new_store(folder)  # the store exists
     read_only(folder)
     outcome = run(tiny_config("tracking=mlflow", f"tracking.uri={store}"), tmp_path / "run")
     assert outcome.status == Status.FAILED and outcome.user_error
@@ -495,10 +503,10 @@ def test_a_read_only_sqlite_store_is_said_to_be_read_only(tiny_config, tmp_path,
 
 
 @pytest.mark.integration
-def test_a_damaged_last_pt_under_resume_auto_opens_no_run(tiny_config, store, tmp_path):
+def test_a_damaged_last_pt_under_resume_auto_opens_no_run(tiny_config, fresh_store, tmp_path):
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "last.pt").write_bytes(b"torn")
-    config = tiny_config("tracking=mlflow", f"tracking.uri={store}", "train.resume=auto")
+    config = tiny_config("tracking=mlflow", f"tracking.uri={fresh_store}", "train.resume=auto")
     outcome = run(config, tmp_path / "run")
     assert outcome.status == Status.FAILED and outcome.user_error
     assert "cannot be read" in outcome.error and outcome.error.endswith("train.resume=auto")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,14 @@ def gan_lab_cli(cwd: Path, *args: str, timeout: int = 900) -> subprocess.Complet
 
 
 def run_cli(monkeypatch, *args: str) -> None:
-    """`gan-lab <args>` in this process (Hydra's basic launcher runs the jobs here too)."""
+    """`gan-lab <args>` in this process (Hydra's basic launcher runs the jobs here too). The
+    environment variables it sets (MLflow's short HTTP retries, a sweep's ids) are undone when
+    it ends, as a process of its own would leave the tests' environment."""
     monkeypatch.setattr(sys, "argv", ["gan-lab", *args])
+    environment = dict(os.environ)
     try:
         main()
     finally:  # Hydra points the root logger at streams that pytest closes after the test
         logging.getLogger().handlers.clear()
+        os.environ.clear()
+        os.environ.update(environment)

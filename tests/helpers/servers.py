@@ -30,6 +30,9 @@ def mlflow_server(backend: str, artifacts: Path, port: int, workers: int = 1) ->
     bin_dir = Path(sys.executable).parent  # mlflow execs uvicorn from the same environment
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
+    # without the job runner MLflow 3 starts beside it (four huey consumers, each importing
+    # MLflow: seconds of CPU per server), which gan_lab never uses
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     command = [str(bin_dir / "mlflow"), "server", "--backend-store-uri", backend]
     command += ["--artifacts-destination", str(artifacts), "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers)]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from gan_lab import tags
-from tests.helpers.cli import gan_lab_cli
+from tests.helpers.cli import gan_lab_cli, run_cli
 from tests.helpers.configs import TINY
 
 
@@ -27,13 +28,14 @@ def parent_and_children(runs: list) -> tuple:
     return parent, children
 
 
-def tracked_sweep(tmp_path: Path, *args: str, status: int = 0):
-    """`python -m gan_lab -m <args>` on the tiny model with metrics off, tracked in a new sqlite
-    store in tmp_path, exiting with `status`. Returns the MLflow client, the sweep's parent run
-    and its children."""
+def tracked_sweep(tmp_path: Path, *args: str, status: int = 0, monkeypatch=None):
+    """`gan-lab -m <args>` on the tiny model with metrics off, tracked in a new sqlite store in
+    tmp_path (tmp_path/mlflow.db, the one the `store` fixture puts there), exiting with `status`:
+    in this process where `monkeypatch` is given (Hydra's basic launcher runs the jobs here too),
+    else in a process of its own (launchers whose jobs are processes). Returns the MLflow client,
+    the sweep's parent run and its children."""
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = gan_lab_cli(
-        tmp_path,
+    sweep = [
         "-m",
         *TINY[1:],
         "metrics=none",
@@ -41,7 +43,15 @@ def tracked_sweep(tmp_path: Path, *args: str, status: int = 0):
         f"tracking.uri={store}",
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
         *args,
-    )
-    assert result.returncode == status, result.stderr[-3000:]
+    ]
+    if monkeypatch is None:
+        result = gan_lab_cli(tmp_path, *sweep)
+        assert result.returncode == status, result.stderr[-3000:]
+    elif status:
+        with pytest.raises(SystemExit) as exited:
+            run_cli(monkeypatch, *sweep)
+        assert exited.value.code == status
+    else:
+        run_cli(monkeypatch, *sweep)
     client, runs = runs_of(store)
     return (client, *parent_and_children(runs))
