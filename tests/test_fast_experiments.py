@@ -18,7 +18,7 @@ from gan_lab.outcome import Status
 from gan_lab.search.space import parse_space
 from gan_lab.training import checkpoint
 from gan_lab.training.run import run
-from tests.helpers.checkpoints import assert_same_checkpoint
+from tests.helpers.checkpoints import assert_resumes_bit_exact
 
 FAST = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*_fast.yaml"))
 FAST64 = sorted(e for e in FAST if e.endswith("64_fast"))  # the seeds' own 64x64, 30 minutes each
@@ -158,12 +158,7 @@ def test_the_fast_64x64_recipe_trains_and_resumes_bit_exact(tmp_path):
         "tracking=none",
         "train.progress=false",
     ]
-    run(compose(*tiny, "train.epochs=2"), tmp_path / "straight")
-    run(compose(*tiny, "train.epochs=1"), tmp_path / "stopped")
-    run(compose(*tiny, "train.epochs=2", "train.resume=auto"), tmp_path / "stopped")
-    straight = checkpoint.load(tmp_path / "straight" / "checkpoints" / "last.pt")
-    resumed = checkpoint.load(tmp_path / "stopped" / "checkpoints" / "last.pt")
+    straight = assert_resumes_bit_exact(tiny, tmp_path)
     assert straight["progress"]["step"] == 2 * 64 // 16
-    assert_same_checkpoint(straight, resumed)
     generator = checkpoint.generator_of(straight)  # rebuilt from the checkpoint's own config
     assert generator(torch.randn(2, 100)).shape == (2, 3, 64, 64)

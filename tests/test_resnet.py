@@ -11,8 +11,7 @@ from gan_lab.models.gan import build_gan
 from gan_lab.models.parameters import count_parameters
 from gan_lab.training import checkpoint
 from gan_lab.training.checks import check_names
-from gan_lab.training.run import run
-from tests.helpers.checkpoints import assert_same_checkpoint
+from tests.helpers.checkpoints import assert_resumes_bit_exact
 
 CPU = torch.device("cpu")
 # a tiny SNGAN: 8 channels a block, on 64 synthetic images
@@ -63,12 +62,7 @@ def test_a_bad_arch_is_one_clear_error():
 
 
 def test_a_resnet_run_trains_and_resumes_bit_exact(tmp_path):
-    run(compose(*TINY_RESNET, "train.epochs=2"), tmp_path / "straight")
-    run(compose(*TINY_RESNET, "train.epochs=1"), tmp_path / "stopped")
-    run(compose(*TINY_RESNET, "train.epochs=2", "train.resume=auto"), tmp_path / "stopped")
-    straight = checkpoint.load(tmp_path / "straight" / "checkpoints" / "last.pt")
-    resumed = checkpoint.load(tmp_path / "stopped" / "checkpoints" / "last.pt")
+    straight = assert_resumes_bit_exact(TINY_RESNET, tmp_path)
     assert straight["progress"]["step"] == 2 * 64 // 16
-    assert_same_checkpoint(straight, resumed)
     generator = checkpoint.generator_of(straight)  # rebuilt from the checkpoint's own config
     assert generator(torch.randn(2, 128)).shape == (2, 3, 32, 32)

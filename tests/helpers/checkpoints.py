@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 
@@ -25,3 +27,19 @@ def assert_same_checkpoint(a: object, b: object, path: str = "checkpoint") -> No
         assert torch.equal(a, b), f"{path} differs"
     else:
         assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+def assert_resumes_bit_exact(overrides: list[str], folder: Path) -> dict:
+    """Trains `overrides` for 2 epochs straight, and for 1 epoch then resumed to 2
+    (train.resume=auto): both end on the same last.pt, which it returns."""
+    from gan_lab.config.compose import compose
+    from gan_lab.training import checkpoint
+    from gan_lab.training.run import run
+
+    runs = ("straight", "stopped")
+    run(compose(*overrides, "train.epochs=2"), folder / "straight")
+    run(compose(*overrides, "train.epochs=1"), folder / "stopped")
+    run(compose(*overrides, "train.epochs=2", "train.resume=auto"), folder / "stopped")
+    straight, resumed = (checkpoint.load(folder / f / "checkpoints" / "last.pt") for f in runs)
+    assert_same_checkpoint(straight, resumed)
+    return straight
