@@ -263,7 +263,8 @@ def test_gan_lab_eval_on_a_checkpoint(tmp_path, tiny_config, monkeypatch, capsys
     # what the FID rests on, so that a small one is never read as the field's 10k one
     assert (saved["eval_samples"], saved["eval_reference_images"]) == (48, 48)
     assert saved["reference"] == "the run's training images (it held none out)"
-    assert saved["precision"] == best_precision(torch.device("cpu")) and saved["seconds"] > 0
+    assert saved["inception_precision"] == best_precision(torch.device("cpu"))
+    assert saved["precision"] == pytest.approx(result["precision"]) and saved["seconds"] > 0
     assert "48 samples against 48 of the run's training images" in capsys.readouterr().out
 
 
@@ -280,7 +281,7 @@ def test_gan_lab_eval_scores_in_the_precision_of_the_machine_it_runs_on(
     target = str(tmp_path / "run" / "checkpoints" / "last.pt")
     run_command(["eval", target, "--num", "32", "--out", str(tmp_path / "ev")])
     saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert saved["precision"] == "fp32"
+    assert saved["inception_precision"] == "fp32"
     assert saved["reference"] == "the run's held-out images (32, data.seed 0)"
     assert saved["eval_reference_images"] == 32
 

@@ -85,7 +85,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, float]:
     out = Path(args.out) if args.out else eval_folder(args.target, step, run_id)
     save_images(sample(generator, args.images, config.metrics.seed), out)
     record = {"step": step, **scores, "reference": reference, "data_key": data.key}
-    record |= {"precision": scorer.precision, "seconds": seconds}
+    # "precision" is a score (precision/recall): the Inception network's dtype is named apart
+    record |= {"inception_precision": scorer.precision, "seconds": seconds}
     (out / "metrics.json").write_text(json.dumps(record, indent=2))
     print(
         f"{args.target} (step {step}): {scorer.count} samples against {scorer.count} of "
