@@ -30,10 +30,9 @@ def checkpoint_config(saved: dict, metrics: dict) -> Config:
 
     from gan_lab.config import Config
     from gan_lab.config.compose import register_schema, to_config
-
-    register_schema()
     from gan_lab.training.checks import check_names
 
+    register_schema()
     merged = OmegaConf.merge(OmegaConf.structured(Config), saved, {"metrics": metrics})
     config = to_config(merged)
     check_names(config)

@@ -36,10 +36,10 @@ def assert_resumes_bit_exact(overrides: list[str], folder: Path) -> dict:
     from gan_lab.training import checkpoint
     from gan_lab.training.run import run
 
-    runs = ("straight", "stopped")
     run(compose(*overrides, "train.epochs=2"), folder / "straight")
     run(compose(*overrides, "train.epochs=1"), folder / "stopped")
     run(compose(*overrides, "train.epochs=2", "train.resume=auto"), folder / "stopped")
-    straight, resumed = (checkpoint.load(folder / f / "checkpoints" / "last.pt") for f in runs)
+    straight = checkpoint.load(folder / "straight" / "checkpoints" / "last.pt")
+    resumed = checkpoint.load(folder / "stopped" / "checkpoints" / "last.pt")
     assert_same_checkpoint(straight, resumed)
     return straight
