@@ -16,6 +16,7 @@ from gan_lab.data import DataSet, split
 from gan_lab.errors import ConfigError
 from gan_lab.outcome import Outcome, Reason, Status
 from gan_lab.training import checkpoint
+from gan_lab.training.evaluation import Evaluation
 from gan_lab.training.parts import load_data
 from gan_lab.training.run import run
 from tests.helpers.configs import STEPS_PER_EPOCH
@@ -177,6 +178,28 @@ def test_every_minutes_evaluates_after_each_span_of_training(tmp_path, tiny_conf
     steps = _logged_steps(tmp_path / "run", "fid")
     assert 18 <= len(evaluated) <= 32 and len(set(steps)) < len(steps)  # some within one epoch
     assert outcome.status == Status.FINISHED
+
+
+def test_a_resumed_run_scores_at_the_next_minute_mark_not_at_once(
+    tmp_path, tiny_config, monkeypatch
+):
+    stand_in_metrics(monkeypatch)
+    monkeypatch.setattr(gan_lab.training.loop, "time", Clock())
+    by_minutes = ("metrics=standard", "metrics.every=1", "metrics.every_minutes=0.2")
+    run(tiny_config("train.epochs=2", *by_minutes), tmp_path / "run")
+    saved = checkpoint.load(tmp_path / "run" / "checkpoints" / "last.pt")["progress"]["seconds"]
+    scored_at, score = [], Evaluation.score
+
+    def recorded(self, gan, step, seconds):
+        scored_at.append(seconds)
+        return score(self, gan, step, seconds)
+
+    monkeypatch.setattr(Evaluation, "score", recorded)
+    run(tiny_config("train.epochs=3", "train.resume=auto", *by_minutes), tmp_path / "run")
+    # its 6 more steps read the clock over 20 times: past the next 12-second mark, where the
+    # first score falls (before continue_from, the first step after the resume was scored)
+    mark = 0.2 * 60
+    assert scored_at and scored_at[0] >= (saved // mark + 1) * mark
 
 
 def test_a_holdout_that_leaves_fewer_images_than_a_batch_says_both_counts(tiny_config):

@@ -171,3 +171,13 @@ def test_a_real_trial_over_the_threshold_is_pruned_with_what_the_pruner_saw(tria
     evaluation.score(gan(averaged=False), step=12, seconds=2)
     stop = evaluation.verdict(epoch=2, best_fid=20.0).stop
     assert stop.status == Status.PRUNED and stop.error == "after epoch 2 (fid 80)"
+
+
+def test_a_resumed_run_goes_on_from_the_minute_mark_its_checkpoint_passed():
+    evaluation = policy(every=1, every_minutes=0.5)
+    evaluation.continue_from(seconds=95.0)  # marks 1 to 3 were scored before the checkpoint
+    assert not evaluation.due_after_step(seconds=96.0)
+    assert evaluation.due_after_step(seconds=121.0)
+    by_epochs = policy(every=2)
+    by_epochs.continue_from(seconds=95.0)
+    assert by_epochs.evaluated_mark == 0 and by_epochs.due_after_epoch(2)

@@ -97,6 +97,13 @@ class Evaluation:
         """By minutes: at the step after each metrics.every_minutes of the `seconds` trained."""
         return self.by_minutes and self.minute_mark(seconds) > self.evaluated_mark
 
+    def continue_from(self, seconds: float) -> None:
+        """A resumed run goes on with the minute marks where its checkpoint left them: each mark
+        its `seconds` of training passed was scored at the step that passed it, before any later
+        checkpoint. (Started afresh at 0, a resumed run scored at its first step.)"""
+        if self.every_minutes is not None:
+            self.evaluated_mark = self.minute_mark(seconds)
+
     def due_at_end(self, step: int) -> bool:
         """The end's evaluation, unless the run was scored at its last step already."""
         return self.scorer is not None and self.evaluated_at != step

@@ -175,6 +175,7 @@ class Run:
         checkpoints = self.resume(gan, latents, augment)  # 3.
         tracker = self.open_tracker(data, gan, device, precision)  # 4.
         evaluation = prepare_metrics(config, data.reference, device, tracker.run_id)  # 5.
+        evaluation.continue_from(self.progress.seconds)
         checkpoints.restore_rng()  # last: building the metrics draws from the RNG too
         step = TrainStep.of(config, precision, augment)
         self.parts = Parts(gan, batches, latents, step, LoopSettings.of(config), evaluation)
