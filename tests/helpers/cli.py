@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gan_lab.sweep.record
 from gan_lab.__main__ import main
 
 
@@ -20,8 +21,10 @@ def gan_lab_cli(cwd: Path, *args: str, timeout: int = 900) -> subprocess.Complet
 def run_cli(monkeypatch, *args: str) -> None:
     """`gan-lab <args>` in this process (Hydra's basic launcher runs the jobs here too). The
     environment variables it sets (MLflow's short HTTP retries, a sweep's ids) are undone when
-    it ends, as a process of its own would leave the tests' environment."""
+    it ends, as a process of its own would leave the tests' environment. It starts, as a process
+    does, with no sweep on record: an earlier test's sweep would otherwise end a single run."""
     monkeypatch.setattr(sys, "argv", ["gan-lab", *args])
+    monkeypatch.setattr(gan_lab.sweep.record, "_current", gan_lab.sweep.record.SweepRecord())
     environment = dict(os.environ)
     try:
         main()
