@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import shutil
 import urllib.error
 import urllib.request
 import zipfile
@@ -225,6 +226,28 @@ def test_a_changed_file_or_option_builds_a_new_cache(tmp_path):
     changed = _load(data, channels=1)
     assert changed[3, 0, 0, 0] == 255
     assert len(list((cache_dir(data) / "data").glob("*.npy"))) == 3
+
+
+def test_a_copied_zip_keeps_its_cache_and_a_changed_one_builds_anew(tmp_path, monkeypatch):
+    folder = _numbered(tmp_path)
+    archive = _zip(folder, tmp_path / "images.zip")
+    first = _load(_data(tmp_path, f"data.path={archive}", "data.size=8"), channels=1)
+    copy = tmp_path / "staged" / "images.zip"
+    copy.parent.mkdir()
+    shutil.copyfile(archive, copy)  # another path, another modification time, the same images
+    os.utime(copy, ns=(1, 10**18))
+    decode = gan_lab.data.cache.decode
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again instead of reading the cache")
+
+    monkeypatch.setattr(gan_lab.data.cache, "decode", no_decoding)
+    data = _data(tmp_path, f"data.path={copy}", "data.size=8")
+    assert torch.equal(_load(data, channels=1), first)
+    monkeypatch.setattr(gan_lab.data.cache, "decode", decode)
+    _save(folder / "03.png", Image.new("L", (8, 8), 255))
+    _zip(folder, copy)
+    assert _load(data, channels=1)[3, 0, 0, 0] == 255
 
 
 def _build(folder: str, cache: str, queue) -> None:

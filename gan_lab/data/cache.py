@@ -2,8 +2,9 @@
 
 The first run that needs a data set decodes and preprocesses it, in `data.workers` processes, and
 writes the array atomically to the cache folder under a key that hashes the source's files (names,
-sizes, modification times) and every preprocessing option. Later runs, and every job of a sweep,
-memory-map that file instead of decoding again. Two jobs that build it at once leave one good file.
+sizes, modification times; a ZIP's members' CRC-32s) and every preprocessing option. Later runs,
+and every job of a sweep, memory-map that file instead of decoding again. Two jobs that build it
+at once leave one good file.
 """
 
 from __future__ import annotations

@@ -38,13 +38,14 @@ class Files:
     def open(cls, root: Path) -> Files:
         if zipfile.is_zipfile(root):
             with zipfile.ZipFile(root) as archive:
-                members = sorted(
-                    i.filename
-                    for i in archive.infolist()
-                    if not i.is_dir() and _is_image(i.filename)
-                )
-            stat = root.stat()
-            return cls(root, members, [str(root.resolve()), stat.st_size, stat.st_mtime_ns])
+                infos = [i for i in archive.infolist() if not i.is_dir() and _is_image(i.filename)]
+            infos.sort(key=lambda i: i.filename)
+            # The archive's own record of each member's content (CRC-32 and size, read from its
+            # directory without decompressing), not the file's time: a copy of the same archive
+            # (data staged per job on a cluster, a data folder provisioned again) keeps its cache
+            # and its reference statistics.
+            stamp = [[i.filename, i.CRC, i.file_size] for i in infos]
+            return cls(root, [i.filename for i in infos], stamp)
         if root.is_file():
             raise DataError(
                 f"data.path={root} is a file but not a ZIP archive: give a folder or a .zip"
