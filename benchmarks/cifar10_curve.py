@@ -97,8 +97,8 @@ def plot(rows: list[dict], floor_fid: float, out: Path) -> None:
         "s--",
         label="PyTorch-StudioGAN DCGAN (1 GPU, its log)",
     )
-    ours = sorted({r["images_seen"]: r for r in rows if r["label"] != "best.pt"}.values(),
-                  key=lambda r: r["images_seen"])  # fmt: skip
+    curve = {r["images_seen"]: r for r in rows if not r["label"].startswith("best.pt")}
+    ours = sorted(curve.values(), key=lambda r: r["images_seen"])
     axes.plot(
         [r["images_seen"] / 1e6 for r in ours],
         [r["fid"] for r in ours],
