@@ -202,17 +202,18 @@ def test_limit_first_and_seeded_random(tmp_path):
     assert random != values("data.limit=3", "data.limit_mode=random", "data.seed=2")
 
 
+def _no_decoding(*args, **kwargs):
+    """decode's stand-in where the cache must be read, not built."""
+    raise AssertionError("decoded again instead of reading the cache")
+
+
 def test_the_cache_is_built_once_and_reused(tmp_path, monkeypatch):
     folder = _numbered(tmp_path)
     data = _data(tmp_path, f"data.path={folder}", "data.size=8")
     first = _load(data, channels=1)
     files = list((cache_dir(data) / "data").iterdir())
     assert len(files) == 1 and files[0].suffix == ".npy"
-
-    def no_decoding(*args, **kwargs):
-        raise AssertionError("decoded again instead of reading the cache")
-
-    monkeypatch.setattr(gan_lab.data.cache, "decode", no_decoding)
+    monkeypatch.setattr(gan_lab.data.cache, "decode", _no_decoding)
     assert torch.equal(_load(data, channels=1), first)
 
 
@@ -237,11 +238,7 @@ def test_a_copied_zip_keeps_its_cache_and_a_changed_one_builds_anew(tmp_path, mo
     shutil.copyfile(archive, copy)  # another path, another modification time, the same images
     os.utime(copy, ns=(1, 10**18))
     decode = gan_lab.data.cache.decode
-
-    def no_decoding(*args, **kwargs):
-        raise AssertionError("decoded again instead of reading the cache")
-
-    monkeypatch.setattr(gan_lab.data.cache, "decode", no_decoding)
+    monkeypatch.setattr(gan_lab.data.cache, "decode", _no_decoding)
     data = _data(tmp_path, f"data.path={copy}", "data.size=8")
     assert torch.equal(_load(data, channels=1), first)
     monkeypatch.setattr(gan_lab.data.cache, "decode", decode)
