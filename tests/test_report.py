@@ -16,7 +16,7 @@ import gan_lab.plots
 import gan_lab.report
 import gan_lab.report.assemble
 from gan_lab import tags
-from gan_lab.config.compose import register_schema
+from gan_lab.config.compose import compose, register_schema
 from gan_lab.overrides import key_of, keys_of, not_experiment
 from gan_lab.report import report, varying_params
 from tests.helpers.cli import run_cli
@@ -357,3 +357,16 @@ def test_a_group_sets_what_lies_under_it_or_what_its_choice_alone_decides():
     assert varying_params(runs) == ["anime_s2_figure", "data.seed", "model", "model.width"]
     untagged = [SimpleNamespace(data=SimpleNamespace(params=r.data.params, tags={})) for r in runs]
     assert "model.generator.filters" in varying_params(untagged)  # no record of a choice
+
+
+@pytest.mark.parametrize("search", ["cifar10_fast", "anime64_fast", "quick"])
+def test_a_search_trial_reruns_as_one_plain_run_of_the_same_config(search):
+    """The rerun line of a search's trial cannot say search=<name> (a plain run refuses it): the
+    search's own settings stand in for it and compose the very config the trial ran."""
+    from gan_lab.report.analysis import search_as_settings
+
+    trial = ["optim.lr=0.0003", "train.max_minutes=2"]
+    settings = search_as_settings(f"search={search}")
+    assert not any(s.startswith(("search=", "hydra")) for s in settings), settings
+    assert compose(*settings, *trial) == compose(f"search={search}", *trial)
+    assert search_as_settings("optim.lr=0.1") == ["optim.lr=0.1"]

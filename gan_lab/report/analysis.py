@@ -11,13 +11,15 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from mlflow.entities import Run as MlflowRun
 
 from gan_lab import tags
-from gan_lab.config import CONF_DIR
+from gan_lab.config import CONF_DIR, SWEEPS_DIR
 from gan_lab.metrics.scores import SAMPLES
 from gan_lab.outcome import Outcome, Status, outcome_of
 from gan_lab.overrides import key_of, keys_of, not_experiment
+from gan_lab.tracking.factory import flatten
 
 
 @dataclass
@@ -239,4 +241,36 @@ def rerun_command(parent: MlflowRun | None, best: Row, keys: list[str]) -> str:
         for k in keys
         if k not in best.params and k in best.swept_values
     ]
+    given = {key_of(o) for o in [*base, *chosen, *choices]}
+    base = [s for o in base for s in search_as_settings(o) if s == o or key_of(s) not in given]
     return command(best, *base, *chosen, *choices)
+
+
+def search_as_settings(override: str) -> list[str]:
+    """`search=<name>` as the settings its file gives every trial, less its sweeper: a trial
+    reruns as one plain run, where gan_lab refuses a search (it needs -m). Other overrides are
+    returned as they are."""
+    if key_of(override) != "search":
+        return [override]
+    path = SWEEPS_DIR / "search" / f"{override.split('=', 1)[1]}.yaml"
+    if not path.is_file():  # a search from a --config-dir of the user's own: left as it was
+        return [override]
+    search = yaml.safe_load(path.read_text())
+    groups = [
+        f"{group.removeprefix('override /')}={choice}"
+        for entry in search.get("defaults", [])
+        if isinstance(entry, dict)
+        for group, choice in entry.items()
+        if not group.removeprefix("override /").startswith("hydra")
+    ]
+    values = {k: v for k, v in search.items() if k not in ("defaults", "hydra")}
+    return groups + [f"{key}={_yaml_override(value)}" for key, value in flatten(values).items()]
+
+
+def _yaml_override(value: object) -> str:
+    """A YAML value as Hydra override text: [color,translation], null, true."""
+    if isinstance(value, list):
+        return "[" + ",".join(_yaml_override(v) for v in value) + "]"
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return str(value)
