@@ -70,7 +70,8 @@ def test_cifar10_fast_is_the_fields_protocol_all_ten_classes_and_10000_held_out(
     config = compose("experiment=cifar10_fast")
     assert config.data.name == "cifar10" and config.data.classes is None
     assert config.data.holdout == 10_000 and config.train.max_minutes == 60
-    assert (config.model.name, config.model.width) == ("dcgan32", 1.5)  # as measured
+    assert (config.model.name, config.model.width, config.loss.name) == ("dcgan32", 1.0, "hinge")
+    assert (config.optim.lr, config.optim.betas) == (2.74e-4, [0.5, 0.99])  # the search's best
     assert config.metrics.every_minutes is not None and config.tracking.experiment == "cifar10_fast"
 
 
