@@ -52,8 +52,9 @@ def nearest(found: list[tuple[Path, dict]], key) -> tuple[Path, dict]:
     return min(found, key=key)
 
 
-def chosen(run: Path, batch: int) -> list[tuple[str, Path, dict]]:
-    """(label, snapshot, progress): StudioGAN's marks reached, the minute marks, best.pt."""
+def chosen(run: Path, batch: int, marks_only: bool = False) -> list[tuple[str, Path, dict]]:
+    """(label, snapshot, progress): StudioGAN's marks reached, then (unless marks_only) the
+    minute marks and best.pt."""
     found = snapshots(run)
     reached = found[-1][1]["step"] * batch
     picks = []
@@ -61,6 +62,8 @@ def chosen(run: Path, batch: int) -> list[tuple[str, Path, dict]]:
         if mark <= reached * 1.05:
             path, progress = nearest(found, lambda f, m=mark: abs(f[1]["step"] * batch - m))
             picks.append((f"{mark / 1e6:.2f}M images", path, progress))
+    if marks_only:
+        return picks
     for minutes in MINUTE_MARKS:
         if found[-1][1]["seconds"] >= minutes * 60 * 0.98:
             path, progress = nearest(found, lambda f, m=minutes: abs(f[1]["seconds"] - m * 60))
@@ -141,6 +144,11 @@ def main() -> None:
     parser.add_argument("--num", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, help="Inception's batch (default: the CPU's)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/cifar10_fast"))
+    parser.add_argument(
+        "--marks-only",
+        action="store_true",
+        help="score StudioGAN's marks alone (where gan-lab eval scored best.pt already)",
+    )
     args = parser.parse_args()
     device = torch.device("cpu")
     state = checkpoint.load(args.run / "checkpoints" / checkpoint.LAST)
@@ -160,7 +168,7 @@ def main() -> None:
     }
     print(f"real-data floor: FID {floor_fid:.2f} ({evaluator.count} vs {evaluator.count})")
     rows = []
-    for label, path, progress in chosen(args.run, config.train.batch_size):
+    for label, path, progress in chosen(args.run, config.train.batch_size, args.marks_only):
         images = progress["step"] * config.train.batch_size
         if (path.name, images) in scored:  # a rerun after more training scores the new ones
             rows.append({**scored[path.name, images], "label": label})
