@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
@@ -44,8 +46,14 @@ def snapshots(run: Path) -> list[tuple[Path, dict]]:
         progress = torch.load(path, map_location="cpu", weights_only=True)["progress"]
         found.append((path, progress))
     if not found:
-        raise SystemExit(f"no epoch_*.pt in {run}/checkpoints: train with keep_checkpoints=true")
+        refuse(f"no epoch_*.pt in {run}/checkpoints: train with train.keep_checkpoints=true")
     return found
+
+
+def refuse(problem: str) -> NoReturn:
+    """Bad input: one line naming the problem and the fix, exit status 2."""
+    print(problem, file=sys.stderr)
+    raise SystemExit(2)
 
 
 def nearest(found: list[tuple[Path, dict]], key) -> tuple[Path, dict]:
@@ -150,6 +158,11 @@ def main() -> None:
         help="score StudioGAN's marks alone (where gan-lab eval scored best.pt already)",
     )
     args = parser.parse_args()
+    earlier = args.out / "curve.json"
+    record = json.loads(earlier.read_text()) if earlier.is_file() else {"rows": []}
+    run_name = str(args.run.resolve())
+    if record.get("run", run_name) != run_name:  # another run's snapshots share the names
+        refuse(f"{earlier} scores {record['run']}: give {args.run} an --out of its own")
     device = torch.device("cpu")
     state = checkpoint.load(args.run / "checkpoints" / checkpoint.LAST)
     metrics = {"num_samples": args.num, "batch_size": args.batch_size, "precision": "auto"}
@@ -159,8 +172,6 @@ def main() -> None:
     evaluator = Evaluator(config.metrics, reference.images, reference.key, device,
                           cache_dir(config.data))  # fmt: skip
     floor_fid = floor(evaluator, config, data.train)
-    earlier = args.out / "curve.json"
-    record = json.loads(earlier.read_text()) if earlier.is_file() else {"rows": []}
     scored = {
         (r["snapshot"], r["images_seen"]): {"samples": record["samples"], **r}
         for r in record["rows"]
@@ -188,16 +199,17 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-        write(args.out, rows, floor_fid, evaluator.count)  # each row kept as soon as scored
-    print(write(args.out, rows, floor_fid, evaluator.count))
+        # each row kept as soon as it is scored
+        write(args.out, rows, floor_fid, evaluator.count, run_name)
+    print(write(args.out, rows, floor_fid, evaluator.count, run_name))
 
 
-def write(out: Path, rows: list[dict], floor_fid: float, samples: int) -> str:
+def write(out: Path, rows: list[dict], floor_fid: float, samples: int, run: str) -> str:
     """curve.json, curve.md and curve.png in `out`; returns the table."""
     bf16 = "native bf16" if native_bf16(torch.device("cpu")) else "no native bf16"
     machine = f"{platform.machine()}, {torch.get_num_threads()} CPU threads, {bf16}"
     out.mkdir(parents=True, exist_ok=True)
-    record = {"machine": machine, "floor": floor_fid, "samples": samples, "rows": rows}
+    record = {"run": run, "machine": machine, "floor": floor_fid, "samples": samples, "rows": rows}
     (out / "curve.json").write_text(json.dumps(record, indent=2))
     (out / "curve.md").write_text(table(rows, floor_fid, machine))
     plot(rows, floor_fid, out)

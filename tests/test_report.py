@@ -370,3 +370,19 @@ def test_a_search_trial_reruns_as_one_plain_run_of_the_same_config(search):
     assert not any(s.startswith(("search=", "hydra")) for s in settings), settings
     assert compose(*settings, *trial) == compose(f"search={search}", *trial)
     assert search_as_settings("optim.lr=0.1") == ["optim.lr=0.1"]
+
+
+def test_a_users_own_search_reruns_from_their_config_dir_or_is_left_as_it_was(tmp_path):
+    from gan_lab.report.analysis import search_as_settings
+
+    (tmp_path / "search").mkdir()
+    mine = tmp_path / "search" / "quick.yaml"  # the shipped search's name: the user's comes first
+    mine.write_text(
+        "defaults:\n  - override /data: cifar10\n  - override /hydra/sweeper: gan_lab_optuna\n"
+        "  - _self_\ntracking:\n  experiment: my search, v2\ntrain:\n  epochs: 3\n"
+    )
+    settings = search_as_settings("search=quick", str(tmp_path))
+    assert settings == ["data=cifar10", "tracking.experiment='my search, v2'", "train.epochs=3"]
+    assert compose(*settings).tracking.experiment == "my search, v2"
+    mine.write_text("defaults:\n  - some_base_of_mine\n")  # not spelled as overrides: kept
+    assert search_as_settings("search=quick", str(tmp_path)) == ["search=quick"]

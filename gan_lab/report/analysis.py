@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,35 +243,61 @@ def rerun_command(parent: MlflowRun | None, best: Row, keys: list[str]) -> str:
         if k not in best.params and k in best.swept_values
     ]
     given = {key_of(o) for o in [*base, *chosen, *choices]}
-    base = [s for o in base for s in search_as_settings(o) if s == o or key_of(s) not in given]
+    config_dir = best.tags.get(tags.CONFIG_DIR)
+    base = [
+        setting
+        for o in base
+        for setting in search_as_settings(o, config_dir)
+        if setting == o or key_of(setting) not in given
+    ]
     return command(best, *base, *chosen, *choices)
 
 
-def search_as_settings(override: str) -> list[str]:
+def search_as_settings(override: str, config_dir: str | None = None) -> list[str]:
     """`search=<name>` as the settings its file gives every trial, less its sweeper: a trial
-    reruns as one plain run, where gan_lab refuses a search (it needs -m). Other overrides are
-    returned as they are."""
+    reruns as one plain run, where gan_lab refuses a search (it needs -m). The file is read as
+    it is now, from the run's --config-dir first as Hydra would; on the command line its values
+    also beat conf/local.yaml's, which the sweep merged after them. Other overrides, and a search
+    whose file says what this cannot spell as overrides, are returned as they are."""
     if key_of(override) != "search":
         return [override]
-    path = SWEEPS_DIR / "search" / f"{override.split('=', 1)[1]}.yaml"
-    if not path.is_file():  # a search from a --config-dir of the user's own: left as it was
+    name = override.split("=", 1)[1]
+    homes = [Path(config_dir)] if config_dir else []
+    path = next((h / "search" / f"{name}.yaml" for h in [*homes, SWEEPS_DIR]
+                 if (h / "search" / f"{name}.yaml").is_file()), None)  # fmt: skip
+    if path is None:
         return [override]
     search = yaml.safe_load(path.read_text())
-    groups = [
-        f"{group.removeprefix('override /')}={choice}"
-        for entry in search.get("defaults", [])
-        if isinstance(entry, dict)
-        for group, choice in entry.items()
-        if not group.removeprefix("override /").startswith("hydra")
-    ]
-    values = {k: v for k, v in search.items() if k not in ("defaults", "hydra")}
-    return groups + [f"{key}={_yaml_override(value)}" for key, value in flatten(values).items()]
+    try:
+        groups = [g for entry in search.get("defaults", []) for g in _group_choice(entry)]
+        values = {k: v for k, v in search.items() if k not in ("defaults", "hydra")}
+        settings = [f"{k}={_yaml_override(v)}" for k, v in flatten(values).items()]
+    except ValueError:
+        return [override]
+    return groups + settings
+
+
+def _group_choice(entry: object) -> list[str]:
+    """A defaults-list entry as `group=choice`; none for _self_ and the sweeper's hydra/ ones."""
+    if entry == "_self_":
+        return []
+    if not isinstance(entry, dict) or len(entry) != 1:
+        raise ValueError(entry)
+    ((group, choice),) = entry.items()
+    match = re.fullmatch(r"override /([\w/]+)", group)
+    if match is None:
+        raise ValueError(entry)
+    return [] if match[1].split("/")[0] == "hydra" else [f"{match[1]}={choice}"]
 
 
 def _yaml_override(value: object) -> str:
-    """A YAML value as Hydra override text: [color,translation], null, true."""
+    """A YAML value as Hydra override text: [color,translation], null, true, 'a b'."""
     if isinstance(value, list):
         return "[" + ",".join(_yaml_override(v) for v in value) + "]"
     if value is None or isinstance(value, bool):
         return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, dict):
+        raise ValueError(value)
+    if isinstance(value, str) and not re.fullmatch(r"[\w.\-/+:]+", value):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     return str(value)
