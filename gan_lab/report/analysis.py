@@ -262,9 +262,8 @@ def search_as_settings(override: str, config_dir: str | None = None) -> list[str
     if key_of(override) != "search":
         return [override]
     name = override.split("=", 1)[1]
-    homes = [Path(config_dir)] if config_dir else []
-    path = next((h / "search" / f"{name}.yaml" for h in [*homes, SWEEPS_DIR]
-                 if (h / "search" / f"{name}.yaml").is_file()), None)  # fmt: skip
+    files = [Path(home) / "search" / f"{name}.yaml" for home in (config_dir, SWEEPS_DIR) if home]
+    path = next((file for file in files if file.is_file()), None)
     if path is None:
         return [override]
     search = yaml.safe_load(path.read_text())
