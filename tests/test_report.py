@@ -19,6 +19,7 @@ from gan_lab import tags
 from gan_lab.config.compose import compose, register_schema
 from gan_lab.overrides import key_of, keys_of, not_experiment
 from gan_lab.report import report, varying_params
+from gan_lab.report.analysis import search_as_settings
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import with_defaults
 from tests.helpers.metrics import stand_in_metrics
@@ -363,8 +364,6 @@ def test_a_group_sets_what_lies_under_it_or_what_its_choice_alone_decides():
 def test_a_search_trial_reruns_as_one_plain_run_of_the_same_config(search):
     """The rerun line of a search's trial cannot say search=<name> (a plain run refuses it): the
     search's own settings stand in for it and compose the very config the trial ran."""
-    from gan_lab.report.analysis import search_as_settings
-
     trial = ["optim.lr=0.0003", "train.max_minutes=2"]
     settings = search_as_settings(f"search={search}")
     assert not any(s.startswith(("search=", "hydra")) for s in settings), settings
@@ -373,8 +372,6 @@ def test_a_search_trial_reruns_as_one_plain_run_of_the_same_config(search):
 
 
 def test_a_users_own_search_reruns_from_their_config_dir_or_is_left_as_it_was(tmp_path):
-    from gan_lab.report.analysis import search_as_settings
-
     (tmp_path / "search").mkdir()
     mine = tmp_path / "search" / "quick.yaml"  # the shipped search's name: the user's comes first
     mine.write_text(
