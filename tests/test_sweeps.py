@@ -83,7 +83,7 @@ def test_the_fast_scenario_2_sweep_asks_the_write_ups_questions_of_the_fast_64x6
             config.model.name == "dcgan64_fast"
             and config.tracking.experiment == sweep["tracking"]["experiment"]
         )
-        assert (config.train.max_minutes, config.data.holdout) == (10, base.data.holdout)
+        assert (config.train.max_minutes, config.data.holdout) == (5, base.data.holdout)
         assert (config.loss, config.optim, config.augment) == (base.loss, base.optim, base.augment)
     first, second, third = configs
     g = first.model.generator  # batch 10, Figures 1-2's batch norm, truncated normal, fast
